@@ -1,0 +1,3 @@
+"""Evaluation metrics. Submodules add their names here."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Models written in plain torch (there is no CPU build of torchvision here)."""
+
+__all__: list[str] = []
