@@ -1,8 +1,17 @@
 """Training losses (``torch.nn.Module``\\ s, used like ``torch.nn.CrossEntropyLoss``).
 
 - :mod:`wlearn.losses.sinkhorn`: Frogner et al. 2015, entropic and relaxed Wasserstein losses.
+- :mod:`wlearn.losses.onehot`: exact losses for one-hot and ordered targets (Liu et al. 2020,
+  Hou et al. 2016).
 """
 
+from wlearn.losses.onehot import (
+    LearnedGroundMatrix,
+    OneHotWassersteinLoss,
+    SquaredEMDLoss,
+    one_hot_wasserstein,
+)
 from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
+__all__ += ["LearnedGroundMatrix", "OneHotWassersteinLoss", "SquaredEMDLoss", "one_hot_wasserstein"]

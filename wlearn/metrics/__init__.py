@@ -1,3 +1,12 @@
 """Evaluation metrics. Submodules add their names here."""
 
 __all__: list[str] = []
+
+from wlearn.metrics.ordinal import (  # noqa: E402
+    OrdinalMetrics,
+    accuracy,
+    mean_absolute_class_error,
+    off_by_one_accuracy,
+)
+
+__all__ += ["OrdinalMetrics", "accuracy", "mean_absolute_class_error", "off_by_one_accuracy"]

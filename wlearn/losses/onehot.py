@@ -1,0 +1,391 @@
+"""Exact Wasserstein losses for one-hot and ordered targets: no solver needed.
+
+- :class:`OneHotWassersteinLoss`: any ground matrix ``D``, integer (one-hot) targets.
+  With a one-hot target every unit of predicted mass must travel to the true class, so
+  the transport problem has a single feasible plan and the loss is a weighted sum
+  (Liu et al. 2020, Theorem 1, eq. 2).
+- :class:`SquaredEMDLoss`: ``C`` ordered classes with unit spacing, the squared distance
+  between cumulative distribution functions (Hou et al. 2016), one-hot or soft targets.
+- :class:`LearnedGroundMatrix`: a ground matrix estimated from the network's own features
+  (squared distances between running class means), as Hou et al. propose.
+
+Ground-matrix convention (project-wide, Frogner et al. orientation): rows index the
+predicted mass, columns the target, so ``D[i, j]`` is the cost of predicting class ``i``
+where the truth is class ``j``.
+
+Introduced in notebooks/07_squared_emd.ipynb.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wlearn._checks import as_tensor, check_cost_matrix, check_simplex
+
+_REDUCTIONS = ("mean", "sum", "none")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _check_logits(logits) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits: expected a floating tensor, got dtype {logits.dtype}")
+    if logits.ndim < 2 or logits.shape[1] < 2:
+        raise ValueError(
+            "logits: expected shape (N, C) or (N, C, d1, ..., dk) with C >= 2, "
+            f"got {tuple(logits.shape)}"
+        )
+    return logits
+
+
+def _check_class_target(target, like: torch.Tensor, C: int, ignore_index: int | None,
+                        name: str = "logits") -> torch.Tensor:
+    """Integer target of shape ``(N, d1, ..., dk)`` for ``like`` of shape ``(N, *, d1, ..., dk)``
+    (named ``name``), values in ``[0, C)`` or ``ignore_index``; returned as int64."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(
+            f"target: expected integer class indices (torch.long), got dtype {target.dtype}"
+        )
+    expected = (like.shape[0],) + tuple(like.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target: expected shape {expected} to match {name} of shape "
+            f"{tuple(like.shape)}, got {tuple(target.shape)}"
+        )
+    if target.device != like.device:
+        raise ValueError(f"target: expected device {like.device}, got {target.device}")
+    bad = (target < 0) | (target >= C)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bad.any():
+        v = target[bad][0].item()
+        raise ValueError(
+            f"target: expected class indices in [0, {C - 1}] or ignore_index={ignore_index}, "
+            f"got {v} ({int(bad.sum())} such entries)"
+        )
+    return target.long()
+
+
+def _check_ground(D, C: int | None = None, name: str = "D") -> torch.Tensor:
+    D = as_tensor(D, name)
+    check_cost_matrix(D, name)
+    if C is not None and D.shape[0] != C:
+        raise ValueError(
+            f"{name}: expected a ({C}, {C}) matrix for logits with {C} classes, "
+            f"got shape {tuple(D.shape)}"
+        )
+    return D
+
+
+class _OneHotWasserstein(torch.autograd.Function):
+    """Per-position loss ``L = sum_i s_i D[i, t]`` with its analytic gradient.
+
+    Saves only the softmax ``s`` (N, C, ...), the padded target (N, ...) and ``L`` (N, ...).
+    The columns of ``D`` are gathered one class at a time, so no (N, C, ...) tensor other
+    than ``s`` (forward) and the gradient (backward) is ever allocated.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, t_pad, D_pad):
+        s = torch.softmax(logits, dim=1)  # (N, C, ...)
+        loss = torch.zeros_like(t_pad, dtype=s.dtype)  # (N, ...)
+        for i in range(s.shape[1]):
+            loss.addcmul_(s[:, i], D_pad[i].take(t_pad))  # D[i, t] gathered per position
+        ctx.save_for_backward(s, t_pad, D_pad, loss)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        s, t_pad, D_pad, loss = ctx.saved_tensors
+        grad = torch.empty_like(s)  # (N, C, ...)
+        for i in range(s.shape[1]):
+            w = D_pad[i].take(t_pad).sub_(loss).mul_(grad_out)  # (D[i,t] - L) * dl/dL
+            torch.mul(s[:, i], w, out=grad[:, i])
+        return grad, None, None
+
+
+def one_hot_wasserstein(logits, target, D, *, ignore_index: int = -100,
+                        reduction: str = "mean") -> torch.Tensor:
+    r"""Exact Wasserstein loss between ``softmax(logits)`` and a one-hot target.
+
+    .. math::
+
+        L(s, t) = \sum_i s_i\, D[i, t], \qquad s = \mathrm{softmax}(z),
+
+    the transport cost of the only feasible plan (all mass goes to class ``t``;
+    Liu et al. 2020, Theorem 1, eq. 2; Hou et al. 2016). Gradient
+    :math:`\partial L / \partial z_i = s_i (D[i, t] - L)`.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (N, C) or (N, C, d1, ..., dk), floating
+        Unnormalised scores, as for :func:`torch.nn.functional.cross_entropy`.
+        float16/bfloat16 inputs (and autocast) are computed in float32.
+    target : torch.Tensor, shape (N,) or (N, d1, ..., dk), integer
+        True class per position, in ``[0, C)`` or ``ignore_index``.
+    D : torch.Tensor or array, shape (C, C), non-negative
+        Ground matrix, ``D[i, j]`` = cost of predicting class ``i`` where the truth is
+        ``j`` (rows = predicted mass, columns = target). Need not be symmetric.
+        Liu et al.'s "severity of labelling a class-i pixel as class j" is the transpose.
+    ignore_index : int
+        Target value that contributes nothing (and gets zero gradient).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` averages over the non-ignored positions (NaN if all are ignored, like
+        cross-entropy); ``"none"`` returns shape (N, d1, ..., dk), 0 at ignored positions.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, or (N, d1, ..., dk) for ``reduction="none"``. No gradient flows to ``D``.
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
+    logits = _check_logits(logits)
+    reduction = _check_reduction(reduction)
+    D = _check_ground(D, logits.shape[1])
+    return _one_hot_wasserstein(logits, target, D, ignore_index, reduction)
+
+
+def _one_hot_wasserstein(logits, target, D, ignore_index, reduction):
+    """The loss once ``logits`` and ``D`` are validated (``D`` is not re-checked)."""
+    target = _check_class_target(target, logits, logits.shape[1], ignore_index)
+    C = logits.shape[1]
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        if logits.dtype in _LOW_PRECISION:
+            logits = logits.float()
+        # extra zero column C for ignored positions: their loss and gradient vanish
+        D_pad = F.pad(D.detach().to(device=logits.device, dtype=logits.dtype), (0, 1))  # (C, C+1)
+        ignored = target == ignore_index
+        t_pad = target.masked_fill(ignored, C)  # (N, ...)
+        per = _OneHotWasserstein.apply(logits, t_pad, D_pad)  # (N, ...)
+        if reduction == "none":
+            return per
+        if reduction == "sum":
+            return per.sum()
+        return per.sum() / (~ignored).sum()
+
+
+class OneHotWassersteinLoss(nn.Module):
+    r"""Exact Wasserstein loss for one-hot targets: a drop-in for ``nn.CrossEntropyLoss``.
+
+    .. math::
+
+        L(s, t) = \sum_i s_i\, D[i, t], \qquad s = \mathrm{softmax}(z)
+
+    (Liu et al. 2020, Theorem 1, eq. 2). With ``D = wlearn.ground.line(C, 2)`` it is the
+    exact squared Wasserstein-2 distance on ordered classes, ``W_2^2(s, \delta_t)``; with
+    ``line(C, 1)`` it is ``W_1``. Transform ``D`` first with :func:`wlearn.ground.power`,
+    :func:`~wlearn.ground.huber` or :func:`~wlearn.ground.step` (Liu et al. eq. 3-5).
+    Forward and backward cost about as much as cross-entropy and allocate no more
+    (see ``benchmarks/bench_losses.py``).
+
+    Parameters
+    ----------
+    D : torch.Tensor, array, or LearnedGroundMatrix
+        Ground matrix, shape (C, C), non-negative, not necessarily symmetric, in the
+        transport orientation: ``D[i, j]`` = cost of predicting class ``i`` where the truth
+        is ``j`` (rows = predicted mass, columns = target). Liu et al.'s phrase
+        "``D[i, j]`` = severity of labelling a class-``i`` pixel as class ``j``" is the
+        transpose of this. A :class:`LearnedGroundMatrix` is read afresh at each call.
+    ignore_index : int
+        Target value to ignore (default -100, as in cross-entropy; 255 for Cityscapes).
+    reduction : {"mean", "sum", "none"}
+        As in :class:`torch.nn.CrossEntropyLoss`: ``"mean"`` averages over non-ignored
+        positions.
+
+    Shapes: ``forward(logits, target)`` with logits (N, C) or (N, C, d1, ..., dk) and an
+    integer target (N,) or (N, d1, ..., dk). The device is taken from the inputs.
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
+
+    def __init__(self, D, *, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
+        self.ignore_index = ignore_index
+        if isinstance(D, LearnedGroundMatrix):
+            self.ground = D
+        else:
+            self.ground = None
+            self.register_buffer("D", _check_ground(D).detach().clone())
+
+    def _ground(self) -> torch.Tensor:
+        return self.ground.D if self.ground is not None else self.D
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = _check_logits(logits)
+        D = self._ground()
+        if D.shape[0] != logits.shape[1]:
+            raise ValueError(
+                f"D: expected a ({logits.shape[1]}, {logits.shape[1]}) matrix for logits with "
+                f"{logits.shape[1]} classes, got shape {tuple(D.shape)}"
+            )
+        return _one_hot_wasserstein(logits, target, D, self.ignore_index, self.reduction)
+
+    def extra_repr(self) -> str:
+        C = self._ground().shape[0]
+        return f"C={C}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class SquaredEMDLoss(nn.Module):
+    r"""Squared EMD of Hou et al. 2016 on ``C`` ordered classes with unit spacing.
+
+    .. math::
+
+        \mathrm{EMD}^2(p, t) = \sum_{k=1}^{C-1} \big(\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)\big)^2,
+        \qquad \mathrm{CDF}_k(p) = \sum_{i \le k} p_i, \quad p = \mathrm{softmax}(z),
+
+    exact and O(C) (the last term, k = C, is always 0). It is the squared L2 distance
+    between CDFs (the Cramer distance; the ranked probability score of forecasting). It is
+    *not* :math:`W_2^2`: on the line :math:`\sum_k |\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)|`
+    is :math:`W_1` (ground cost ``|i - j|``), while :math:`W_2^2` compares quantile
+    functions; for Dirac masses at ``i`` and ``j`` this loss equals ``|i - j|`` (= ``W_1``),
+    not ``(i - j)^2``. Hou et al. also multiply by a constant ``1/C``, which only rescales
+    the learning rate.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+
+    Shapes: ``forward(logits, target)``: logits (N, C) or (N, C, d1, ..., dk); target either
+    integer classes (N,) / (N, d1, ..., dk), or soft labels of the logits' shape with
+    non-negative entries summing to one along dim 1 (e.g. rating histograms).
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
+
+    def __init__(self, *, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = _check_logits(logits)
+        if logits.dtype in _LOW_PRECISION:
+            logits = logits.float()
+        C = logits.shape[1]
+        cdf_p = torch.softmax(logits, dim=1).cumsum(1)  # (N, C, ...)
+        if isinstance(target, torch.Tensor) and target.is_floating_point():
+            if target.shape != logits.shape:
+                raise ValueError(
+                    f"target: soft labels must have the logits' shape {tuple(logits.shape)}, "
+                    f"got {tuple(target.shape)}"
+                )
+            t = target.to(device=logits.device, dtype=logits.dtype)
+            check_simplex(t.movedim(1, -1), "target")
+            cdf_t = t.cumsum(1)  # (N, C, ...)
+        else:
+            t = _check_class_target(target, logits, C, None)
+            k = torch.arange(C, device=logits.device).view((1, C) + (1,) * (logits.ndim - 2))
+            cdf_t = (k >= t.unsqueeze(1)).to(cdf_p.dtype)  # (N, C, ...)
+        per = (cdf_p - cdf_t)[:, :-1].pow(2).sum(1)  # (N, ...)
+        if self.reduction == "none":
+            return per
+        return per.sum() if self.reduction == "sum" else per.mean()
+
+
+class LearnedGroundMatrix(nn.Module):
+    r"""A ground matrix learned from the network's own features, with no prior on classes.
+
+    Keeps a running mean feature vector ``c_k`` per class and sets
+
+    .. math::
+
+        D[i, j] = \frac{\|c_i - c_j\|^{p}}{\max_{a, b} \|c_a - c_b\|^{p}},
+
+    squared distances (``p = 2``) by default, scaled so the largest entry is 1 (Hou et al.
+    2016 propose learning the ground matrix from the CNN's own features during training;
+    this is the simplest such rule). Update rule, for each class ``k`` present in the
+    batch with batch mean ``m_k``:
+
+    - first time ``k`` is seen: ``c_k <- m_k``;
+    - afterwards: ``c_k <- (1 - momentum) c_k + momentum m_k`` (exponential moving average).
+
+    Until every class has been seen, ``D`` stays the 0-1 metric ``1 - I`` (no prior: all
+    mistakes cost the same). ``D`` is symmetric with a zero diagonal. Use it with
+    ``OneHotWassersteinLoss(learned)``, calling ``learned.update(features, target)`` each
+    training step (features detached: no gradient flows into ``D``).
+
+    Parameters
+    ----------
+    num_classes : int
+        ``C``.
+    num_features : int
+        Feature dimension ``d``.
+    momentum : float in (0, 1]
+        Weight of the new batch mean.
+    p : float > 0
+        Exponent on the Euclidean distance between class means (2 = squared).
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
+
+    def __init__(self, num_classes: int, num_features: int, *, momentum: float = 0.1,
+                 p: float = 2.0):
+        super().__init__()
+        for name, v in (("num_classes", num_classes), ("num_features", num_features)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_classes" else 1):
+                raise ValueError(f"{name}: expected an integer >= "
+                                 f"{2 if name == 'num_classes' else 1}, got {v!r}")
+        if not 0 < float(momentum) <= 1:
+            raise ValueError(f"momentum: expected a number in (0, 1], got {momentum!r}")
+        if not float(p) > 0:
+            raise ValueError(f"p: expected a number > 0, got {p!r}")
+        self.momentum, self.p = float(momentum), float(p)
+        C = num_classes
+        self.register_buffer("centroids", torch.zeros(C, num_features, dtype=torch.float64))
+        self.register_buffer("seen", torch.zeros(C, dtype=torch.bool))
+        self.register_buffer("D", 1 - torch.eye(C, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, target: torch.Tensor, *,
+               ignore_index: int = -100) -> torch.Tensor:
+        """Fold a batch into the class means and recompute ``D``; returns a copy of ``D``.
+
+        Parameters
+        ----------
+        features : torch.Tensor, shape (N, d) or (N, d, d1, ..., dk)
+            Features of each position (e.g. the penultimate layer).
+        target : torch.Tensor, shape (N,) or (N, d1, ..., dk), integer
+            Class per position; ``ignore_index`` positions are skipped.
+        """
+        C, d = self.centroids.shape
+        if not isinstance(features, torch.Tensor) or features.ndim < 2 or features.shape[1] != d:
+            shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
+            raise ValueError(f"features: expected shape (N, {d}) or (N, {d}, ...), got {shape}")
+        feat = features.detach().to(self.centroids).movedim(1, -1).reshape(-1, d)  # (P, d)
+        t = _check_class_target(target, features, C, ignore_index, "features").reshape(-1)  # (P,)
+        keep = t != ignore_index
+        feat, t = feat[keep], t[keep].to(self.centroids.device)
+        counts = torch.bincount(t, minlength=C).to(feat.dtype)  # (C,)
+        sums = torch.zeros_like(self.centroids).index_add_(0, t, feat)  # (C, d)
+        present = counts > 0
+        means = sums / counts.clamp_min(1)[:, None]
+        first = present & ~self.seen
+        again = present & self.seen
+        self.centroids[first] = means[first]
+        self.centroids[again] = torch.lerp(self.centroids[again], means[again], self.momentum)
+        self.seen |= present
+        if bool(self.seen.all()):
+            dist = torch.cdist(self.centroids, self.centroids).pow(self.p)  # (C, C)
+            dist.fill_diagonal_(0)
+            m = dist.max()
+            if m > 0:
+                self.D = dist / m
+        return self.D.clone()
+
+    def extra_repr(self) -> str:
+        C, d = self.centroids.shape
+        return f"num_classes={C}, num_features={d}, momentum={self.momentum}, p={self.p}"
