@@ -1,0 +1,356 @@
+"""Optimal-transport solvers: exact, entropic (Sinkhorn) and KL-relaxed (unbalanced).
+
+Conventions (POT's names; Frogner et al. 2015 write ``lambda = 1/reg`` and ``gamma = reg_m``):
+
+- ``a`` (shape ``(K,)`` or ``(B, K)``) is the source measure (a prediction ``h(x)``), ``b`` the
+  target ``y``, ``M`` the ``(K, K)`` ground cost, ``M[i, j]`` the cost of moving a unit of mass
+  from bin ``i`` of ``a`` to bin ``j`` of ``b``.
+- A batch of pairs is solved at once against one ``M``; a 1-D ``a`` or ``b`` is broadcast
+  against a batched other.
+- ``value`` is always the transport cost :math:`\\langle T, M \\rangle` of the returned plan.
+- Inputs may be torch tensors (any device, float32 or float64) or NumPy arrays; results are
+  torch tensors on the input's device, in the input's dtype.
+
+Introduced in notebooks/01_optimal_transport.ipynb (emd), 02_sinkhorn.ipynb (sinkhorn) and
+03_unbalanced_relaxation.ipynb (unbalanced_sinkhorn).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import ot as pot
+import torch
+
+from wlearn._checks import as_tensor, check_cost_matrix, check_histograms, check_positive_scalar
+from wlearn._kernels import choose_kernel
+
+__all__ = ["OTResult", "emd", "sinkhorn", "unbalanced_sinkhorn"]
+
+MASS_RTOL = 1e-5
+"""Balanced solvers accept ``a`` and ``b`` whose total masses differ by at most this, relative."""
+
+
+@dataclass
+class OTResult:
+    """What every solver returns.
+
+    Attributes
+    ----------
+    value : torch.Tensor, shape () or (B,)
+        Transport cost :math:`\\langle T, M \\rangle`.
+    plan : torch.Tensor, shape (K, K) or (B, K, K)
+        The transport plan ``T`` (rows sum to ``a``, columns to ``b`` for balanced solvers).
+    potentials : tuple of torch.Tensor, each (K,) or (B, K)
+        Dual potentials ``(f, g)``. For Sinkhorn ``f = reg log u``, ``g = reg log v`` with
+        ``T = diag(u) exp(-M/reg) diag(v)``; zero-mass bins get the (soft) c-transform of the
+        other potential, so every entry is finite.
+    n_iter : int or None
+        Iterations used (iterative solvers).
+    converged : bool or None
+        Whether every pair reached ``tol`` (iterative solvers).
+    objective : torch.Tensor or None, shape () or (B,)
+        The full regularized objective: eq. (6) for :func:`sinkhorn`, eq. (8) for
+        :func:`unbalanced_sinkhorn`; ``None`` for :func:`emd`.
+    """
+
+    value: torch.Tensor
+    plan: torch.Tensor
+    potentials: tuple[torch.Tensor, torch.Tensor]
+    n_iter: int | None = None
+    converged: bool | None = None
+    objective: torch.Tensor | None = None
+
+
+def _prepare(a, b, M, *, balanced: bool):
+    """Validate and convert; returns (a2, b2, M, batched, dtype, device) with a2, b2 (B, K)."""
+    ref = next((x for x in (a, b, M) if isinstance(x, torch.Tensor)), None)
+    M = as_tensor(M, "M", like=ref) if ref is not None else as_tensor(M, "M")
+    check_cost_matrix(M, "M")
+    a = as_tensor(a, "a", like=M)
+    b = as_tensor(b, "b", like=M)
+    K = M.shape[0]
+    check_histograms(a, "a", K)
+    check_histograms(b, "b", K)
+    batched = a.ndim == 2 or b.ndim == 2
+    if a.ndim == 2 and b.ndim == 2 and a.shape[0] != b.shape[0]:
+        raise ValueError(f"b: expected batch size {a.shape[0]} to match a, got {b.shape[0]}")
+    B = a.shape[0] if a.ndim == 2 else (b.shape[0] if b.ndim == 2 else 1)
+    a2 = a.reshape(-1, K).expand(B, K)  # (B, K)
+    b2 = b.reshape(-1, K).expand(B, K)  # (B, K)
+    ma, mb = a2.sum(-1), b2.sum(-1)
+    if (ma <= 0).any() or (mb <= 0).any():
+        name = "a" if (ma <= 0).any() else "b"
+        raise ValueError(f"{name}: expected positive total mass, got a measure of total mass 0")
+    if balanced:
+        rel = ((ma - mb).abs() / ma).max().item()
+        if rel > MASS_RTOL:
+            raise ValueError(
+                f"a, b: balanced transport needs equal total mass (relative tolerance "
+                f"{MASS_RTOL:g}), got totals differing by {rel:.3g} relative; normalize them "
+                f"or use unbalanced_sinkhorn"
+            )
+    return a2, b2, M, batched, M.dtype, M.device
+
+
+def _finish(batched: bool, dtype, *tensors):
+    out = []
+    for t in tensors:
+        if t is None:
+            out.append(None)
+            continue
+        t = t.to(dtype)
+        out.append(t if batched else t[0])
+    return out
+
+
+def _warn_not_converged(solver: str, max_iter: int, err: float, tol: float) -> None:
+    warnings.warn(
+        f"{solver} did not converge: error {err:.3g} > tol {tol:.3g} after max_iter={max_iter} "
+        f"iterations; increase max_iter (or reg)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def emd(a, b, M) -> OTResult:
+    """Exact optimal transport (the Wasserstein loss, Frogner et al. eq. 3-4) by POT's
+    network simplex (``ot.emd``), looped over a batch.
+
+    .. math:: W(a, b) = \\min_{T \\ge 0,\\ T 1 = a,\\ T^\\top 1 = b} \\langle T, M \\rangle
+
+    Parameters
+    ----------
+    a, b : tensor or array, shape (K,) or (B, K)
+        Non-negative measures of equal total mass.
+    M : tensor or array, shape (K, K)
+        Non-negative ground cost.
+
+    Returns
+    -------
+    OTResult
+        ``value``, ``plan`` and the LP dual ``potentials`` (a subgradient of ``W`` in ``a``,
+        eq. 5); ``objective`` is ``None``.
+    """
+    a2, b2, M, batched, dtype, device = _prepare(a, b, M, balanced=True)
+    Mn = M.detach().cpu().double().numpy()
+    values, plans, fs, gs = [], [], [], []
+    an, bn = a2.detach().cpu().double().numpy(), b2.detach().cpu().double().numpy()
+    for ai, bi in zip(an, bn, strict=True):
+        bi = bi * (ai.sum() / bi.sum())  # exact equality for the simplex solver
+        T, log = pot.emd(ai, bi, Mn, log=True)
+        if log["warning"] is not None:
+            raise RuntimeError(f"ot.emd failed: {log['warning']}")
+        values.append(float(np.sum(T * Mn)))
+        plans.append(T)
+        fs.append(log["u"])
+        gs.append(log["v"])
+
+    def tt(x):
+        return torch.as_tensor(np.asarray(x), device=device)
+
+    value, plan, f, g = _finish(batched, dtype, tt(values), tt(plans), tt(fs), tt(gs))
+    return OTResult(value=value, plan=plan, potentials=(f, g))
+
+
+def _iterate(step, max_iter: int, tol: float):
+    """Run ``step()`` (returns the current error, a float) until ``err <= tol``."""
+    err = float("inf")
+    for it in range(1, max_iter + 1):
+        err = step()
+        if err <= tol:
+            return it, True, err
+    return max_iter, False, err
+
+
+def _tol_floor(dtype) -> float:
+    return 20 * torch.finfo(dtype).eps
+
+
+def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol):
+    """Log-domain Sinkhorn on validated ``(B, K)`` measures. Internal to the solvers and losses.
+
+    Returns ``(f, g, kernel, n_iter, converged, err)`` in the compute dtype, with
+    ``T = exp((f_i + g_j - M_ij)/reg)``. Zero-mass bins get the soft c-transform potential.
+    """
+    kernel, cdt = choose_kernel(M, reg, M.dtype)
+    a2, b2 = a2.to(cdt), b2.to(cdt)
+    b2 = b2 * (a2.sum(-1, keepdim=True) / b2.sum(-1, keepdim=True))  # masses equal to rounding
+    la, lb = a2.log(), b2.log()  # -inf on zero-mass bins
+    mass = a2.sum(-1)  # (B,)
+    f = torch.zeros_like(a2)
+    g = torch.zeros_like(b2)
+    tol = max(tol, _tol_floor(cdt))
+
+    def step():
+        nonlocal f, g
+        s = kernel.lse_rows(g)  # (B, K)
+        row = torch.exp(f / reg + s)  # row marginals of the current plan, (B, K)
+        err = ((row - a2).abs().sum(-1) / mass).max().item()
+        f = reg * (la - s)
+        g = reg * (lb - kernel.lse_cols(f))
+        return err
+
+    n_iter, converged, err = _iterate(step, max_iter, tol)
+    return f, g, kernel, n_iter, converged, err
+
+
+def fill_potentials(f, g, a2, b2, kernel, scale_a: float, scale_b: float, shift: float = 0.0):
+    """Finite potentials on zero-mass bins, where the iteration leaves ``-inf``: the soft
+    c-transform of the other potential, ``f_i = -scale_a reg (LSE_j((g_j - M_ij)/reg) - shift)``
+    (the value the update gives with ``log a_i`` replaced by 0). Call after forming the plan."""
+    reg = kernel.reg
+    f_fill = torch.where(a2 > 0, f, -scale_a * reg * (kernel.lse_rows(g) - shift))
+    g_fill = torch.where(b2 > 0, g, -scale_b * reg * (kernel.lse_cols(f) - shift))
+    return f_fill, g_fill
+
+
+def sinkhorn(a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResult:
+    """Entropic optimal transport (Frogner et al. eq. 6; Cuturi 2013) by log-domain Sinkhorn.
+
+    .. math:: T^\\star = \\arg\\min_{T \\in \\Pi(a, b)} \\langle T, M \\rangle - \\mathrm{reg}\\, H(T),
+              \\qquad H(T) = -\\sum_{ij} T_{ij} \\log T_{ij}
+
+    The iteration alternates ``f = reg (log a - LSE_j((g_j - M_ij)/reg))`` and its transpose
+    (Sinkhorn-Knopp's ``u = a / K v``, ``v = b / K^T u`` with ``u = exp(f/reg)``), so it stays
+    finite for ``reg`` down to 1e-3 ``max(M)`` and for measures with zeros (one-hot targets).
+
+    Parameters
+    ----------
+    a, b : tensor or array, shape (K,) or (B, K)
+        Non-negative measures of equal total mass (relative tolerance ``MASS_RTOL``).
+    M : tensor or array, shape (K, K)
+        Non-negative ground cost.
+    reg : float
+        Entropic regularization ``reg = 1/lambda > 0``.
+    max_iter : int
+        Maximum number of iterations; a warning names it if ``tol`` is not reached.
+    tol : float
+        Stop when the L1 error of the row marginals, relative to the mass, is ``<= tol`` for
+        every pair (column marginals are exact after each iteration). Floored at
+        ``20 eps`` of the compute dtype (about 2.4e-6 in float32).
+
+    Returns
+    -------
+    OTResult
+        ``value`` = :math:`\\langle T, M \\rangle` (what ``ot.sinkhorn2`` returns), ``plan``,
+        ``potentials = (f, g)``, ``n_iter``, ``converged`` and ``objective`` (eq. 6 with
+        ``reg sum T log T``).
+    """
+    reg = check_positive_scalar(reg, "reg")
+    a2, b2, M, batched, dtype, _ = _prepare(a, b, M, balanced=True)
+    with torch.no_grad():
+        f, g, kernel, n_iter, converged, err = sinkhorn_potentials(
+            a2, b2, M, reg, max_iter=max_iter, tol=tol
+        )
+        plan = kernel.plan(f, g)  # (B, K, K)
+        value = (plan * kernel.M).sum((-2, -1))
+        objective = value + reg * torch.special.xlogy(plan, plan).sum((-2, -1))
+        f, g = fill_potentials(f, g, a2, b2, kernel, 1.0, 1.0)
+    if not converged:
+        _warn_not_converged("sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
+    value, plan, f, g, objective = _finish(batched, dtype, value, plan, f, g, objective)
+    return OTResult(value, plan, (f, g), n_iter, converged, objective)
+
+
+def _reg_m_pair(reg_m) -> tuple[float, float]:
+    if isinstance(reg_m, (tuple, list)):
+        if len(reg_m) != 2:
+            raise ValueError(f"reg_m: expected a number or a pair, got {len(reg_m)} values")
+        return check_positive_scalar(reg_m[0], "reg_m[0]"), check_positive_scalar(reg_m[1], "reg_m[1]")
+    r = check_positive_scalar(reg_m, "reg_m")
+    return r, r
+
+
+def _gkl(w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Generalized KL ``sum w log(w/z) - w + z`` over the last axis (``0 log 0 = 0``)."""
+    return (torch.special.xlogy(w, w) - torch.special.xlogy(w, z) - w + z).sum(-1)
+
+
+def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
+    """Fixed point of Frogner et al. Prop. 4.2 in the log domain on ``(B, K)`` measures.
+
+    Returns ``(f, g, kernel, n_iter, converged, err)`` with
+    ``T = exp((f_i + g_j - M_ij)/reg - 1)`` (the kernel ``exp(-M/reg - 1)`` of the supplement).
+    """
+    ra, rb = reg_m
+    kernel, cdt = choose_kernel(M, reg, M.dtype)
+    a2, b2 = a2.to(cdt), b2.to(cdt)
+    la, lb = a2.log(), b2.log()
+    ka, kb = (ra / reg) / (ra / reg + 1), (rb / reg) / (rb / reg + 1)  # ga/(ga+1), gb/(gb+1)
+    f = torch.zeros_like(a2)
+    g = torch.zeros_like(b2)
+    tol = max(tol, _tol_floor(cdt))
+
+    def step():
+        nonlocal f, g
+        # log u = ka (log h - log K v), log K v = LSE_j((g_j - M_ij)/reg) - 1
+        f_new = reg * ka * (la - kernel.lse_rows(g) + 1)
+        g_new = reg * kb * (lb - kernel.lse_cols(f_new) + 1)
+        fin_f, fin_g = torch.isfinite(f_new), torch.isfinite(g_new)
+        df = torch.where(fin_f, (f_new - f).abs(), 0).amax().item()
+        dg = torch.where(fin_g, (g_new - g).abs(), 0).amax().item()
+        f, g = f_new, g_new
+        return max(df, dg) / reg  # largest change of log u, log v
+
+    n_iter, converged, err = _iterate(step, max_iter, tol)
+    return f, g, kernel, n_iter, converged, err
+
+
+def unbalanced_sinkhorn(a, b, M, reg, reg_m, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResult:
+    """KL-relaxed transport for unnormalized measures (Frogner et al. eq. 8, Prop. 4.1-4.2).
+
+    .. math::
+        \\min_{T \\ge 0} \\langle T, M \\rangle + \\mathrm{reg} \\sum T \\log T
+        + \\gamma_a \\widetilde{KL}(T 1 \\| a) + \\gamma_b \\widetilde{KL}(T^\\top 1 \\| b)
+
+    with ``reg = 1/lambda``, ``(gamma_a, gamma_b) = reg_m`` and
+    ``KL~(w||z) = w^T log(w/z) - 1^T w + 1^T z``. The optimum is ``T = diag(u) K diag(v)`` with
+    ``K = exp(-M/reg - 1)`` (note the -1) and the fixed point
+    ``u = a^(ga/(ga+1)) (K v)^(-ga/(ga+1))``, ``v = b^(gb/(gb+1)) (K^T u)^(-gb/(gb+1))``,
+    ``ga = gamma_a/reg``, ``gb = gamma_b/reg``, iterated here in the log domain.
+
+    Parameters
+    ----------
+    a, b : tensor or array, shape (K,) or (B, K)
+        Non-negative measures; total masses may differ.
+    M : tensor or array, shape (K, K)
+        Non-negative ground cost.
+    reg : float
+        Entropic regularization ``1/lambda > 0``.
+    reg_m : float or (float, float)
+        Marginal relaxation ``gamma > 0``, one value or ``(gamma_a, gamma_b)``.
+    max_iter, tol : int, float
+        Stop when ``log u`` and ``log v`` change by at most ``tol`` (floored at ``20 eps``).
+
+    Returns
+    -------
+    OTResult
+        ``value`` = :math:`\\langle T, M \\rangle`, ``plan``, ``potentials = (f, g)`` with
+        ``f = reg log u``, ``n_iter``, ``converged`` and ``objective``, the full relaxed
+        objective (8). Its gradient in ``a`` is ``gamma_a (1 - T 1 / a)``.
+    """
+    reg = check_positive_scalar(reg, "reg")
+    pair = _reg_m_pair(reg_m)
+    a2, b2, M, batched, dtype, _ = _prepare(a, b, M, balanced=False)
+    with torch.no_grad():
+        f, g, kernel, n_iter, converged, err = unbalanced_potentials(
+            a2, b2, M, reg, pair, max_iter=max_iter, tol=tol
+        )
+        plan = kernel.plan(f, g, shift=1.0)  # (B, K, K)
+        value = (plan * kernel.M).sum((-2, -1))
+        ac, bc = a2.to(plan.dtype), b2.to(plan.dtype)
+        ka, kb = (pair[0] / reg) / (pair[0] / reg + 1), (pair[1] / reg) / (pair[1] / reg + 1)
+        f, g = fill_potentials(f, g, ac, bc, kernel, ka, kb, shift=1.0)
+        objective = (
+            value
+            + reg * torch.special.xlogy(plan, plan).sum((-2, -1))
+            + pair[0] * _gkl(plan.sum(-1), ac)
+            + pair[1] * _gkl(plan.sum(-2), bc)
+        )
+    if not converged:
+        _warn_not_converged("unbalanced_sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
+    value, plan, f, g, objective = _finish(batched, dtype, value, plan, f, g, objective)
+    return OTResult(value, plan, (f, g), n_iter, converged, objective)
