@@ -1,0 +1,23 @@
+"""Datasets: embedded defaults that ship with the repository or an installed
+package, and loaders for the full data that ``data_scripts/`` prepares."""
+
+from wlearn.data._common import DATA_ROOT, full_data_missing
+from wlearn.data.mnist import (
+    DigitData,
+    load_digit_data,
+    load_digits,
+    load_mnist,
+    load_mnist5k,
+    read_idx,
+)
+
+__all__ = [
+    "DATA_ROOT",
+    "full_data_missing",
+    "DigitData",
+    "load_digit_data",
+    "load_digits",
+    "load_mnist",
+    "load_mnist5k",
+    "read_idx",
+]
