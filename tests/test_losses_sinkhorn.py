@@ -43,7 +43,7 @@ def test_gradient_is_the_centred_potential_fd_along_simplex(reg):
         d -= d.mean()  # tangent to the simplex
         eps = 1e-6
 
-        def obj(t):
+        def obj(t, i=i, d=d):
             return wot.sinkhorn(h[i].detach() + t * d, y[i], M, reg, tol=1e-14, max_iter=100000).objective
 
         fd = (obj(eps) - obj(-eps)) / (2 * eps)
@@ -115,7 +115,7 @@ def test_unbalanced_value_and_gradient_fd_free_directions():
         d = torch.randn(8, generator=g, dtype=torch.float64)  # any direction: no simplex here
         eps = 1e-6
 
-        def obj(t):
+        def obj(t, i=i, d=d):
             return wot.unbalanced_sinkhorn(h[i].detach() + t * d, y[i], M, reg, reg_m, tol=1e-14, max_iter=100000).objective
 
         fd = (obj(eps) - obj(-eps)) / (2 * eps)
