@@ -10,6 +10,7 @@ from wlearn.data.mnist import (
     load_mnist5k,
     read_idx,
 )
+from wlearn.data.ordinal import OrdinalData, load_anes96_party, load_diabetes_ordinal
 
 __all__ = [
     "DATA_ROOT",
@@ -21,3 +22,4 @@ __all__ = [
     "load_mnist5k",
     "read_idx",
 ]
+__all__ += ["OrdinalData", "load_anes96_party", "load_diabetes_ordinal"]

@@ -1,5 +1,11 @@
 """Ordered-class data sets that are available offline.
 
+:func:`load_diabetes_ordinal`: the scikit-learn diabetes data (442 patients, 10 baseline
+measurements) with its target, disease progression one year later, cut at its quantiles
+into ``C`` equally frequent ordered severity groups (like age groups in age estimation).
+Neighbouring groups differ by a small amount of the same quantity, so the cost ``|i - j|``
+of predicting group ``i`` for a patient in group ``j`` means something.
+
 :func:`load_anes96_party`: party identification on a 7-point scale, from the 1996 American
 National Election Survey as shipped with ``statsmodels`` (944 respondents). The classes are
 genuinely ordered (strong Democrat ... strong Republican) and neighbouring classes are hard
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OrdinalData", "load_anes96_party"]
+__all__ = ["OrdinalData", "load_anes96_party", "load_diabetes_ordinal"]
 
 ANES96_CLASSES = (
     "strong Democrat",
@@ -99,4 +105,43 @@ def load_anes96_party() -> OrdinalData:
         features=ANES96_FEATURES,
         description="1996 American National Election Survey (statsmodels.datasets.anes96): "
         "party identification on a 7-point scale from 9 survey answers, 944 respondents",
+    )
+
+
+def load_diabetes_ordinal(n_classes: int = 7) -> OrdinalData:
+    """Diabetes progression cut into ``n_classes`` ordered, equally frequent groups.
+
+    Source: :func:`sklearn.datasets.load_diabetes` (Efron et al. 2004, "Least angle
+    regression"), shipped with scikit-learn. The continuous target (a quantitative measure of
+    disease progression one year after baseline, 25 .. 346) is cut at its
+    ``k / n_classes`` quantiles, ``k = 1 .. n_classes - 1``: group 0 = mildest progression.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of groups ``C`` (2 .. 20).
+
+    Returns
+    -------
+    OrdinalData
+        ``X`` (442, 10) float32 (scikit-learn's centred and scaled features), ``y`` (442,)
+        int64 in ``0 .. C-1``; ``description`` lists the group boundaries.
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or not 2 <= n_classes <= 20:
+        raise ValueError(f"n_classes: expected an integer in [2, 20], got {n_classes!r}")
+    from sklearn.datasets import load_diabetes
+
+    X, progression = load_diabetes(return_X_y=True)
+    edges = np.quantile(progression, np.arange(1, n_classes) / n_classes)  # (C-1,)
+    y = np.digitize(progression, edges).astype(np.int64)  # (442,)
+    lo = np.concatenate([[progression.min()], edges])
+    hi = np.concatenate([edges, [progression.max()]])
+    classes = tuple(f"progression {a:.0f}-{b:.0f}" for a, b in zip(lo, hi, strict=True))
+    return OrdinalData(
+        X=X.astype(np.float32),
+        y=y,
+        classes=classes,
+        features=("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"),
+        description=f"scikit-learn diabetes data, disease progression cut into {n_classes} "
+        f"equally frequent ordered groups at {np.round(edges, 1).tolist()}",
     )
