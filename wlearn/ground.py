@@ -126,3 +126,13 @@ def step(D) -> torch.Tensor:
     """``f(d) = 1[d != 0]``: the 0-1 metric on the same support (Liu et al. 2020, eq. 5)."""
     D = _as_ground(D)
     return (D != 0).to(D.dtype)
+
+
+# Importance groups and severity-aware ground matrices for driving scenes (Liu et al. 2020,
+# Fig. 2), kept in their own module; rows = predicted class, columns = true class.
+from wlearn.severity import (  # noqa: E402, F401 (re-exported)
+    importance_groups,
+    importance_matrix,
+    severity_matrix,
+    vulnerable_road_users,
+)

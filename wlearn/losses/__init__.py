@@ -3,8 +3,10 @@
 - :mod:`wlearn.losses.sinkhorn`: Frogner et al. 2015, entropic and relaxed Wasserstein losses.
 - :mod:`wlearn.losses.onehot`: exact losses for one-hot and ordered targets (Liu et al. 2020,
   Hou et al. 2016).
+- :mod:`wlearn.losses.importance`: the Importance-Aware Loss baseline (Chen, Gong & Yang 2017).
 """
 
+from wlearn.losses.importance import ImportanceAwareLoss
 from wlearn.losses.onehot import (
     LearnedGroundMatrix,
     OneHotWassersteinLoss,
@@ -15,3 +17,4 @@ from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
 __all__ += ["LearnedGroundMatrix", "OneHotWassersteinLoss", "SquaredEMDLoss", "one_hot_wasserstein"]
+__all__ += ["ImportanceAwareLoss"]

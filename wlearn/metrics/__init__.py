@@ -10,3 +10,7 @@ from wlearn.metrics.ordinal import (  # noqa: E402
 )
 
 __all__ += ["OrdinalMetrics", "accuracy", "mean_absolute_class_error", "off_by_one_accuracy"]
+
+from wlearn.metrics.segmentation import ConfusionMatrix, mean_severity  # noqa: E402
+
+__all__ += ["ConfusionMatrix", "mean_severity"]
