@@ -232,7 +232,7 @@ class Cityscapes(Dataset):
         return x.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed: int = 0,
+def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed=0,
                      **kwargs) -> Cityscapes:
     """``n`` street scenes of :func:`wlearn.data.scenes.generate_scenes`, in memory (no disk).
 
@@ -250,8 +250,9 @@ def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 
 
     With ``full`` (default :data:`wlearn.FULL`) it reads ``DATA_ROOT/cityscapes`` at ``size``
     (pass e.g. ``size=(256, 512)``); if that folder is missing it says so loudly and falls back
-    to ``n`` generated scenes of ``height x width``. The generated train and val splits use
-    different seeds (``seed`` and ``seed + 1``), so they never share a scene.
+    to ``n`` generated scenes of ``height x width``. The generated splits are drawn from the
+    seeds ``[seed, 0]`` (train) and ``[seed, 1]`` (val), so they never share a scene, and they
+    are the scenes ``data_scripts/make_scenes.py --seed seed`` writes to disk.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
@@ -266,4 +267,4 @@ def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 
             f"make_scenes.py --root {root}   (or unzip the official leftImg8bit/gtFine there)",
             f"{n} generated street scenes of {height}x{width}")
     kwargs.pop("size", None)
-    return generated_scenes(n, height=height, width=width, seed=seed + (split == "val"), **kwargs)
+    return generated_scenes(n, height=height, width=width, seed=[seed, int(split == "val")], **kwargs)

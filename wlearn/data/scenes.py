@@ -225,8 +225,9 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
     return (np.clip(img, 0, 1) * 255).astype(np.uint8), c.lab
 
 
-def generate_scenes(n: int, *, height: int = 64, width: int = 128, seed: int = 0):
-    """``n`` scenes, deterministic in ``seed``.
+def generate_scenes(n: int, *, height: int = 64, width: int = 128, seed=0):
+    """``n`` scenes, deterministic in ``seed`` (an int or a list of ints, as for
+    :func:`numpy.random.default_rng`).
 
     Returns
     -------

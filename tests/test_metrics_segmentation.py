@@ -1,0 +1,105 @@
+"""ConfusionMatrix, IoU and mean severity, against hand counts and the official evaluation."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wlearn.data.cityscapes import LABEL_IDS, NUM_CLASSES
+from wlearn.ground import severity_matrix
+from wlearn.metrics import ConfusionMatrix, mean_severity
+
+
+def test_hand_count():
+    t = torch.tensor([[0, 0, 1, 1, 2, 255]])
+    p = torch.tensor([[0, 1, 1, 1, 0, 2]])
+    cm = ConfusionMatrix(3)
+    cm.update(p, t)
+    expected = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+    assert torch.equal(cm.confusion, expected)
+    res = cm.compute()
+    # IoU: class 0: 1/(1+1+1)=1/3; class 1: 2/(2+1+0)=2/3; class 2: 0/(0+0+1)=0
+    assert torch.allclose(res["iou"], torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
+    assert res["miou"] == pytest.approx(1 / 3)
+    assert res["pixel_accuracy"] == pytest.approx(3 / 5)
+
+
+def test_logits_accumulate_and_copies():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6)
+    t = torch.randint(0, 4, (2, 5, 6))
+    cm = ConfusionMatrix(4)
+    cm.update(logits[:1], t[:1])
+    cm.update(logits[1:], t[1:])
+    ref = ConfusionMatrix(4)
+    ref.update(logits.argmax(1), t)
+    assert torch.equal(cm.confusion, ref.confusion)
+    assert int(cm.confusion.sum()) == 60
+    c = cm.compute()["confusion"]
+    c += 100  # a copy: the accumulator is untouched
+    assert int(cm.confusion.sum()) == 60
+    cm.reset()
+    assert int(cm.confusion.sum()) == 0
+    assert np.isnan(cm.compute()["miou"])
+
+
+def test_absent_class_is_nan_and_skipped():
+    cm = ConfusionMatrix(3)
+    cm.update(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    res = cm.compute(groups={"a": [0, 2]})
+    assert np.isnan(res["iou"][2].item()) and res["miou"] == 1.0
+    assert res["group_iou"]["a"] == 1.0
+
+
+def test_mean_severity_by_hand():
+    D = torch.tensor([[0.0, 0.3], [0.9, 0.0]])  # D[pred, true]
+    cm = ConfusionMatrix(2)
+    cm.update(torch.tensor([1, 1, 0, 0]), torch.tensor([0, 1, 1, 1]))
+    # truth 0 predicted 1: D[1, 0] = 0.9; truth 1 predicted 0 (twice): D[0, 1] = 0.3
+    assert cm.compute(D=D)["mean_severity"] == pytest.approx((0.9 + 2 * 0.3) / 4)
+    assert mean_severity(torch.zeros(2, 2), D) == 0.0
+
+
+def test_against_official_cityscapes_evaluation(tmp_path, monkeypatch):
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as ev
+
+    monkeypatch.setattr(np, "in1d", np.isin, raising=False)  # removed in NumPy 2.4
+    rng = np.random.default_rng(0)
+    ids = np.array(LABEL_IDS)
+    cm = ConfusionMatrix(NUM_CLASSES)
+    preds, gts = [], []
+    for k in range(3):
+        gt_t = rng.integers(0, NUM_CLASSES, (20, 30))
+        pr_t = np.where(rng.random((20, 30)) < 0.6, gt_t, rng.integers(0, NUM_CLASSES, (20, 30)))
+        gt_ids = ids[gt_t].astype(np.uint8)
+        gt_ids[:2] = 0  # unlabeled: ignored by both
+        gt_t = np.where(gt_ids == 0, 255, gt_t)
+        p, g = tmp_path / f"c_{k:06d}_000019_pred.png", tmp_path / f"c_{k:06d}_000019_gtFine_labelIds.png"
+        Image.fromarray(ids[pr_t].astype(np.uint8)).save(p)
+        Image.fromarray(gt_ids).save(g)
+        Image.fromarray(np.zeros((20, 30), np.uint16)).save(str(g).replace("labelIds", "instanceIds"))
+        preds.append(str(p))
+        gts.append(str(g))
+        cm.update(torch.from_numpy(pr_t), torch.from_numpy(gt_t))
+    args = ev.args
+    monkeypatch.setattr(args, "quiet", True)
+    monkeypatch.setattr(args, "JSONOutput", False)
+    out = ev.evaluateImgLists(preds, gts, args)
+    ours = cm.compute()
+    for k, name in enumerate(ev.id2label[i].name for i in LABEL_IDS):
+        assert ours["iou"][k].item() == pytest.approx(out["classScores"][name])
+    assert ours["miou"] == pytest.approx(out["averageScoreClasses"])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="num_classes"):
+        ConfusionMatrix(1)
+    cm = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match="pred"):
+        cm.update(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="target"):
+        cm.update(torch.tensor([0, 1]), torch.tensor([0, 7]))
+    with pytest.raises(TypeError, match="pred"):
+        cm.update([0, 1], torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="confusion"):
+        mean_severity(torch.zeros(3, 3), severity_matrix())

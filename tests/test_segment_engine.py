@@ -1,0 +1,103 @@
+"""The segmentation engine: a tiny run trains, checkpoints, resumes, and runs the protocol."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+import wlearn
+from wlearn.data.cityscapes import generated_scenes
+from wlearn.ground import severity_matrix
+from wlearn.losses import OneHotWassersteinLoss
+from wlearn.segment import evaluate, fit, load_checkpoint, pretrain_finetune
+
+
+class Tiny(nn.Module):
+    def __init__(self, K=19):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(0.1),
+                                 nn.Conv2d(8, K, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture(scope="module")
+def loaders():
+    ds = generated_scenes(8, height=32, width=64, seed=0)
+    return DataLoader(ds, batch_size=4, shuffle=True), DataLoader(ds, batch_size=8)
+
+
+def test_fit_trains_and_history(loaders):
+    tl, vl = loaders
+    wlearn.seed_everything(0)
+    m = Tiny()
+    before = evaluate(m, vl, 19)["pixel_accuracy"]
+    h = fit(m, tl, nn.CrossEntropyLoss(ignore_index=255), n_epochs=6, lr=1e-2, val_loader=vl,
+            num_classes=19, device="cpu", progress=False, eval_kwargs={"D": severity_matrix()})
+    assert [r["epoch"] for r in h] == list(range(1, 7))
+    assert h[-1]["loss"] < h[0]["loss"]
+    assert evaluate(m, vl, 19)["pixel_accuracy"] > before
+    assert "mean_severity" in h[-1] and h[-1]["lr"] < 1e-2  # poly schedule decays
+
+
+def test_checkpoint_resume_equals_uninterrupted(loaders, tmp_path):
+    tl, _ = loaders
+    loss = nn.CrossEntropyLoss(ignore_index=255)
+    wlearn.seed_everything(1)
+    ref = Tiny()
+    fit(ref, tl, loss, n_epochs=3, lr=1e-2, device="cpu", progress=False)
+
+    wlearn.seed_everything(1)
+    m = Tiny()
+    ck = tmp_path / "run.pt"
+    # stop after 2 of 3 epochs: same schedule (n_epochs=3), interrupted by max epochs
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2, weight_decay=2e-4)
+    sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=3 * len(tl), power=0.9)
+    fit(m, tl, loss, n_epochs=2, optimizer=opt, scheduler=sched, device="cpu", checkpoint=ck,
+        progress=False, args={"note": "test"})
+    state = torch.load(ck, weights_only=False)
+    assert state["epoch"] == 2 and state["args"] == {"note": "test"}
+    assert {"model", "optimizer", "scheduler", "rng", "history"} <= set(state)
+    # a fresh process: new model and optimizer, resume to 3 epochs
+    wlearn.seed_everything(123)
+    m2 = Tiny()
+    opt2 = torch.optim.Adam(m2.parameters(), lr=1e-2, weight_decay=2e-4)
+    sched2 = torch.optim.lr_scheduler.PolynomialLR(opt2, total_iters=3 * len(tl), power=0.9)
+    h = fit(m2, tl, loss, n_epochs=3, optimizer=opt2, scheduler=sched2, device="cpu",
+            checkpoint=ck, progress=False)
+    assert [r["epoch"] for r in h] == [1, 2, 3]
+    for a, b in zip(ref.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    m3 = Tiny()
+    assert load_checkpoint(ck, model=m3)["epoch"] == 3
+    assert torch.equal(m3.net[0].weight, m2.net[0].weight)
+
+
+def test_pretrain_finetune_protocol(loaders, tmp_path):
+    tl, vl = loaders
+    wlearn.seed_everything(0)
+    D = severity_matrix()
+    losses = {"CE": nn.CrossEntropyLoss(ignore_index=255),
+              "W": OneHotWassersteinLoss(D.float(), ignore_index=255)}
+    out = pretrain_finetune(Tiny(), tl, vl, losses, num_classes=19, pre_epochs=2, ft_epochs=1,
+                            seeds=(0, 1), device="cpu", checkpoint_dir=tmp_path, progress=False,
+                            eval_kwargs={"D": D, "groups": {"G4": [11, 12, 13]}})
+    assert set(out["runs"]) == {"CE", "W"} and all(len(v) == 2 for v in out["runs"].values())
+    assert {"miou", "mean_severity", "group_iou", "iou"} <= set(out["pretrained"])
+    assert set(out["models"]) == {"CE", "W"}
+    assert (tmp_path / "pretrain.pt").is_file() and (tmp_path / "W_seed1.pt").is_file()
+    a, b = out["models"]["CE"].state_dict(), out["models"]["W"].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # fine-tuned separately
+
+
+def test_bad_inputs(loaders):
+    tl, vl = loaders
+    with pytest.raises(ValueError, match="n_epochs"):
+        fit(Tiny(), tl, nn.CrossEntropyLoss(), n_epochs=-1, device="cpu")
+    with pytest.raises(ValueError, match="num_classes"):
+        fit(Tiny(), tl, nn.CrossEntropyLoss(), n_epochs=1, val_loader=vl, device="cpu")
+    with pytest.raises(ValueError, match="scheduler"):
+        fit(Tiny(), tl, nn.CrossEntropyLoss(), n_epochs=1, scheduler="cosine", device="cpu")
+    with pytest.raises(ValueError, match="path"):
+        load_checkpoint("/nonexistent/x.pt", model=Tiny())

@@ -1,0 +1,16 @@
+"""Semantic segmentation: the training/evaluation engine (Liu et al. 2020 protocol).
+
+Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+"""
+
+from wlearn.segment.engine import (
+    evaluate,
+    fit,
+    load_checkpoint,
+    pretrain_finetune,
+    save_checkpoint,
+    train_one_epoch,
+)
+
+__all__ = ["evaluate", "fit", "load_checkpoint", "pretrain_finetune", "save_checkpoint",
+           "train_one_epoch"]

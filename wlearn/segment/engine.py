@@ -1,0 +1,261 @@
+"""A reusable training and evaluation engine for semantic segmentation.
+
+- :func:`train_one_epoch`, :func:`evaluate`: one pass, device-aware, with tqdm bars.
+- :func:`fit`: several epochs with checkpoints (model, optimizer, scheduler, epoch, args,
+  history and random-number states) written atomically after every epoch; a run that is
+  stopped resumes where it stopped, with the same result as an uninterrupted run.
+- :func:`pretrain_finetune`: the protocol of Liu et al. (2020, Experiments): train with
+  cross-entropy first, then fine-tune a copy of that network with each loss to compare.
+
+Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from wlearn._env import get_device, seed_everything
+from wlearn.metrics.segmentation import ConfusionMatrix
+
+
+def _to(batch, device):
+    image, target = batch
+    return image.to(device, non_blocking=True), target.to(device, non_blocking=True)
+
+
+def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None, scheduler=None,
+                    max_steps: int | None = None, progress: bool = True, desc: str = "train") -> float:
+    """One pass over ``loader``; returns the mean training loss.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps images (B, 3, H, W) to logits (B, K, H, W).
+    loader : iterable of (image (B, 3, H, W), target (B, H, W) int64)
+    loss_fn : callable
+        ``loss_fn(logits, target)`` -> scalar (e.g. ``nn.CrossEntropyLoss(ignore_index=255)``,
+        :class:`wlearn.losses.OneHotWassersteinLoss`).
+    optimizer : torch.optim.Optimizer
+    device : torch device or None
+        Default: the device of the model's parameters.
+    scheduler : LR scheduler or None
+        Stepped after every optimizer step.
+    max_steps : int or None
+        Stop after this many steps.
+    """
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    model.train()
+    total, n = 0.0, 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
+    for batch in bar:
+        if max_steps is not None and n >= max_steps:
+            break
+        image, target = _to(batch, device)
+        loss = loss_fn(model(image), target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss: got {loss.item()} at step {n}; lower lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total, n = total + loss.item(), n + 1
+        bar.set_postfix(loss=f"{total / n:.4f}")
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_index: int = 255,
+             groups: dict | None = None, D=None, progress: bool = False) -> dict:
+    """Accumulate a :class:`~wlearn.metrics.ConfusionMatrix` over ``loader`` (eval mode).
+
+    Returns :meth:`ConfusionMatrix.compute` (``confusion``, ``iou``, ``miou``,
+    ``pixel_accuracy``, and ``group_iou`` / ``mean_severity`` when ``groups`` / ``D`` are given).
+    """
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    cm = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=device)
+    for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
+        image, target = _to(batch, device)
+        cm.update(model(image), target)
+    model.train(was_training)
+    return cm.compute(groups=groups, D=D)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int = 0,
+                    args: dict | None = None, history: list | None = None) -> None:
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    Holds ``model``, ``optimizer``, ``scheduler`` state dicts, ``epoch`` (the number of
+    finished epochs), ``args``, ``history`` and the random-number states.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "epoch": int(epoch), "args": dict(args or {}), "history": list(history or []),
+        "rng": _rng_state(),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location=None,
+                    restore_rng: bool = True) -> dict:
+    """Load a checkpoint of :func:`save_checkpoint` into the given objects; returns it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: no checkpoint at {path}")
+    map_location = map_location or next(model.parameters()).device
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    model.load_state_dict(state["model"])
+    if optimizer is not None and state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if restore_rng:
+        _set_rng_state(state["rng"])
+    return state
+
+
+def fit(model: nn.Module, train_loader, loss_fn, *, n_epochs: int, lr: float = 5e-4,
+        weight_decay: float = 2e-4, optimizer=None, scheduler="poly", val_loader=None,
+        num_classes: int | None = None, device=None, checkpoint=None, resume: bool = True,
+        progress: bool = True, args: dict | None = None, eval_kwargs: dict | None = None,
+        desc: str = "fit") -> list[dict]:
+    """Train for ``n_epochs`` epochs, checkpointing after each; resume from ``checkpoint``.
+
+    Parameters
+    ----------
+    model, train_loader, loss_fn : see :func:`train_one_epoch`
+    n_epochs : int
+        Total number of epochs (a resumed run does only the missing ones).
+    lr, weight_decay : float
+        For the default optimizer, Adam (as ENet's authors used).
+    optimizer : torch.optim.Optimizer or None
+    scheduler : "poly", None or an LR scheduler
+        ``"poly"``: ``lr * (1 - step / total) ** 0.9``, stepped every iteration.
+    val_loader : loader or None
+        Evaluated after every epoch (needs ``num_classes``); ``eval_kwargs`` go to :func:`evaluate`.
+    device : torch device or None
+        Default :func:`wlearn.get_device`.
+    checkpoint : path or None
+        Written after every epoch; if it exists and ``resume``, training continues from it.
+    args : dict or None
+        Stored in the checkpoint (e.g. the command-line arguments).
+
+    Returns
+    -------
+    history : list of dict, one per epoch: ``epoch``, ``loss``, ``lr`` and, with a
+    ``val_loader``, ``miou`` (and ``mean_severity`` / ``group_iou`` when asked for).
+    """
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 0:
+        raise ValueError(f"n_epochs: expected an integer >= 0, got {n_epochs!r}")
+    if val_loader is not None and num_classes is None:
+        raise ValueError("num_classes: expected an integer when val_loader is given, got None")
+    device = get_device(device)
+    model.to(device)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if scheduler == "poly":
+        total = max(1, n_epochs * len(train_loader))
+        scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total, power=0.9)
+    elif isinstance(scheduler, str):
+        raise ValueError(f"scheduler: expected 'poly', None or a scheduler, got {scheduler!r}")
+    start, history = 0, []
+    if checkpoint is not None and resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
+        start, history = state["epoch"], state["history"]
+    for epoch in range(start, n_epochs):
+        loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device=device,
+                               scheduler=scheduler, progress=progress,
+                               desc=f"{desc} {epoch + 1}/{n_epochs}")
+        rec = {"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"]}
+        if val_loader is not None:
+            res = evaluate(model, val_loader, num_classes, device=device, **(eval_kwargs or {}))
+            rec.update({k: v for k, v in res.items() if k in ("miou", "mean_severity", "group_iou")})
+        history.append(rec)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                            epoch=epoch + 1, args=args, history=history)
+    return history
+
+
+def pretrain_finetune(model: nn.Module, train_loader, val_loader, losses: dict, *,
+                      num_classes: int, pre_epochs: int, ft_epochs: int, lr: float = 5e-3,
+                      ft_lr: float = 1e-3, seeds=(0,), pre_loss=None, device=None,
+                      checkpoint_dir=None, progress: bool = True, eval_kwargs: dict | None = None,
+                      keep_models: bool = True) -> dict:
+    """Liu et al.'s protocol: cross-entropy training, then fine-tuning with each loss.
+
+    ``model`` is trained with ``pre_loss`` (default cross-entropy, ignore index 255) for
+    ``pre_epochs`` (in place); then, for every loss in ``losses`` and every seed, a copy of
+    it is fine-tuned for ``ft_epochs`` at ``ft_lr`` (the seed sets dropout and batch order)
+    and evaluated on ``val_loader``. Include cross-entropy itself in ``losses`` for a fair
+    baseline trained for as long.
+
+    Parameters
+    ----------
+    losses : dict
+        ``{name: loss_fn}``.
+    checkpoint_dir : path or None
+        Checkpoints ``pretrain.pt`` and ``{name}_seed{seed}.pt`` (resumable) go there.
+    eval_kwargs : dict or None
+        Passed to :func:`evaluate` (``groups``, ``D``).
+
+    Returns
+    -------
+    dict with ``"pretrained"`` (the evaluation after pre-training), ``"runs"``
+    (``{name: [evaluation per seed]}``) and, with ``keep_models``, ``"models"``
+    (``{name: fine-tuned model of the first seed}``).
+    """
+    device = get_device(device)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    pre_loss = nn.CrossEntropyLoss(ignore_index=255) if pre_loss is None else pre_loss
+    ev = dict(eval_kwargs or {})
+    fit(model, train_loader, pre_loss, n_epochs=pre_epochs, lr=lr, device=device,
+        checkpoint=None if ckpt is None else ckpt / "pretrain.pt", progress=progress,
+        args={"phase": "pretrain", "lr": lr}, desc="pretrain CE")
+    out = {"pretrained": evaluate(model, val_loader, num_classes, device=device, **ev),
+           "runs": {name: [] for name in losses}, "models": {}}
+    base = copy.deepcopy(model.state_dict())
+    for name, loss_fn in losses.items():
+        for k, seed in enumerate(seeds):
+            seed_everything(seed)
+            m = copy.deepcopy(model)
+            m.load_state_dict(base)
+            fit(m, train_loader, loss_fn, n_epochs=ft_epochs, lr=ft_lr, device=device,
+                checkpoint=None if ckpt is None else ckpt / f"{name}_seed{seed}.pt",
+                progress=progress, args={"phase": "finetune", "loss": name, "seed": seed},
+                desc=f"{name} seed {seed}")
+            out["runs"][name].append(evaluate(m, val_loader, num_classes, device=device, **ev))
+            if keep_models and k == 0:
+                out["models"][name] = m
+    return out
