@@ -88,31 +88,64 @@ def _check_ground(D, C: int | None = None, name: str = "D") -> torch.Tensor:
     return D
 
 
-class _OneHotWasserstein(torch.autograd.Function):
-    """Per-position loss ``L = sum_i s_i D[i, t]`` with its analytic gradient.
+_CHUNK = 1 << 22  # elements of the per-chunk (n, C, P) column buffer
 
-    Saves only the softmax ``s`` (N, C, ...), the padded target (N, ...) and ``L`` (N, ...).
-    The columns of ``D`` are gathered one class at a time, so no (N, C, ...) tensor other
-    than ``s`` (forward) and the gradient (backward) is ever allocated.
+
+class _OneHotWasserstein(torch.autograd.Function):
+    """``L = sum_i s_i D[i, t]`` per position, reduced, with its analytic gradient.
+
+    Saves only the softmax ``s`` (N, C, P), the padded target (N, P) and ``L`` (N, P).
+    The columns ``D[:, t]`` are gathered with ``index_select`` into one buffer of at most
+    ``max(_CHUNK, C * P)`` elements, reused across chunks of samples, so the only
+    (N, C, P)-sized tensors are ``s`` (forward) and the gradient (backward).
     """
 
     @staticmethod
-    def forward(ctx, logits, t_pad, D_pad):
-        s = torch.softmax(logits, dim=1)  # (N, C, ...)
-        loss = torch.zeros_like(t_pad, dtype=s.dtype)  # (N, ...)
-        for i in range(s.shape[1]):
-            loss.addcmul_(s[:, i], D_pad[i].take(t_pad))  # D[i, t] gathered per position
+    def forward(ctx, logits, t_pad, D_pad, reduction, count):  # count: int, positions kept
+        N, C = logits.shape[:2]
+        s = torch.softmax(logits.reshape(N, C, -1), dim=1)  # (N, C, P)
+        t_pad = t_pad.reshape(N, -1)  # (N, P)
+        loss = torch.empty_like(t_pad, dtype=s.dtype)  # (N, P)
+        E = torch.empty(D_pad.shape[1], s.shape[2], dtype=s.dtype, device=s.device)  # (C+1, P)
+        for n in range(N):  # E[j, p] = sum_i D[i, j] s_i(p); the loss is E[t(p), p]
+            torch.matmul(D_pad.T, s[n], out=E)
+            torch.gather(E, 0, t_pad[n, None], out=loss[n, None])
+        del E
         ctx.save_for_backward(s, t_pad, D_pad, loss)
-        return loss
+        ctx.reduction, ctx.count, ctx.shape = reduction, count, logits.shape
+        if reduction == "none":
+            return loss.view((N,) + tuple(logits.shape[2:]))
+        total = loss.sum()
+        return total if reduction == "sum" else total / count
 
     @staticmethod
     def backward(ctx, grad_out):
         s, t_pad, D_pad, loss = ctx.saved_tensors
-        grad = torch.empty_like(s)  # (N, C, ...)
-        for i in range(s.shape[1]):
-            w = D_pad[i].take(t_pad).sub_(loss).mul_(grad_out)  # (D[i,t] - L) * dl/dL
-            torch.mul(s[:, i], w, out=grad[:, i])
-        return grad, None, None
+        grad = torch.empty_like(s)  # (N, C, P)
+        if ctx.reduction == "none":
+            go = grad_out.reshape(loss.shape)  # (N, P)
+            for a, b, cols in _columns(D_pad, t_pad):
+                cols.sub_(loss[a:b, None]).mul_(go[a:b, None])  # (D[i, t] - L) dl/dL
+                torch.mul(s[a:b], cols, out=grad[a:b])
+        else:
+            g = grad_out / ctx.count if ctx.reduction == "mean" else grad_out  # scalar
+            gL = loss * g  # (N, P)
+            for a, b, cols in _columns(D_pad * g, t_pad):
+                torch.mul(s[a:b], cols.sub_(gL[a:b, None]), out=grad[a:b])
+        return grad.view(ctx.shape), None, None, None, None
+
+
+def _columns(D_pad: torch.Tensor, t_pad: torch.Tensor):
+    """Yield ``(a, b, D_pad[:, t_pad[a:b]])`` as (b - a, C, P) views of one reused buffer."""
+    C = D_pad.shape[0]
+    N, P = t_pad.shape
+    rows = max(1, min(N, _CHUNK // max(1, C * P)))
+    buf = torch.empty(C, rows * P, dtype=D_pad.dtype, device=D_pad.device)
+    for a in range(0, N, rows):
+        b = min(N, a + rows)
+        cols = buf[:, : (b - a) * P]
+        torch.index_select(D_pad, 1, t_pad[a:b].reshape(-1), out=cols)  # (C, n*P)
+        yield a, b, cols.view(C, b - a, P).transpose(0, 1)  # (n, C, P)
 
 
 def one_hot_wasserstein(logits, target, D, *, ignore_index: int = -100,
@@ -159,21 +192,36 @@ def one_hot_wasserstein(logits, target, D, *, ignore_index: int = -100,
 
 def _one_hot_wasserstein(logits, target, D, ignore_index, reduction):
     """The loss once ``logits`` and ``D`` are validated (``D`` is not re-checked)."""
-    target = _check_class_target(target, logits, logits.shape[1], ignore_index)
     C = logits.shape[1]
+    t_pad, count = _pad_target(target, logits, C, ignore_index)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         if logits.dtype in _LOW_PRECISION:
             logits = logits.float()
         # extra zero column C for ignored positions: their loss and gradient vanish
         D_pad = F.pad(D.detach().to(device=logits.device, dtype=logits.dtype), (0, 1))  # (C, C+1)
-        ignored = target == ignore_index
-        t_pad = target.masked_fill(ignored, C)  # (N, ...)
-        per = _OneHotWasserstein.apply(logits, t_pad, D_pad)  # (N, ...)
-        if reduction == "none":
-            return per
-        if reduction == "sum":
-            return per.sum()
-        return per.sum() / (~ignored).sum()
+        return _OneHotWasserstein.apply(logits, t_pad, D_pad, reduction, count)
+
+
+def _pad_target(target, logits, C: int, ignore_index: int):
+    """Target with ignored positions set to ``C``, and the number of counted positions.
+
+    Checks the values in a few passes over the target and one host synchronisation.
+    """
+    if not isinstance(target, torch.Tensor) or target.is_floating_point() or (
+        target.dtype == torch.bool or target.is_complex()
+    ) or tuple(target.shape) != (logits.shape[0],) + tuple(logits.shape[2:]) or (
+        target.device != logits.device
+    ):
+        _check_class_target(target, logits, C, ignore_index)  # raises with the reason
+    target = target.long()
+    ignored = target == ignore_index
+    t_pad = target.masked_fill(ignored, C)  # (N, d1, ..., dk)
+    lo, hi = torch.aminmax(t_pad)
+    n_ign = ignored.sum()
+    lo, hi, n_ign = torch.stack([lo, hi, n_ign]).tolist()
+    if lo < 0 or hi > C or (hi == C and C != ignore_index and int((t_pad == C).sum()) != n_ign):
+        _check_class_target(target, logits, C, ignore_index)  # raises with the offending value
+    return t_pad, target.numel() - n_ign
 
 
 class OneHotWassersteinLoss(nn.Module):

@@ -1,0 +1,173 @@
+"""Losses against their baselines: time and peak memory as ratios, measured in one run.
+
+Sections (``--only NAME`` runs one):
+
+- ``onehot``: :class:`wlearn.losses.OneHotWassersteinLoss` forward + backward against
+  ``F.cross_entropy`` on Cityscapes-sized logits (2, 19, 512, 1024) float32 with ignored
+  pixels (255). Targets: at most 1.3x the time, no more peak memory than cross-entropy.
+
+Peak memory. On CUDA: ``torch.cuda.max_memory_allocated`` during one forward + backward,
+minus what was allocated before it. On CPU torch keeps no allocator statistics, so each
+loss runs in a fresh Python process (``--case``): the inputs are built, a tiny call loads
+the code paths, then one forward + backward on the full inputs; the peak is the growth of
+the process's resident-set high-water mark (``resource.getrusage().ru_maxrss``) over that
+call, read from ``/proc/self/status`` (``VmHWM`` after resetting it through
+``/proc/self/clear_refs``, since a child process inherits its parent's ``ru_maxrss`` across
+exec; ``ru_maxrss`` is the fallback off Linux). Large tensors are mmap-ed and returned to the
+system when freed, so this high-water mark follows the live tensors; it also counts the
+gradient of the logits, equally for both.
+
+    python benchmarks/bench_losses.py [--only onehot] [--device cpu|cuda] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import device_name, sync, timeit  # noqa: E402
+
+import wlearn  # noqa: E402
+from wlearn.ground import line  # noqa: E402
+from wlearn.losses import OneHotWassersteinLoss  # noqa: E402
+
+SHAPE = (2, 19, 512, 1024)  # (N, C, H, W): two Cityscapes crops at half resolution
+IGNORE = 255
+
+
+def _onehot_inputs(device: torch.device, shape=SHAPE, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    N, C, H, W = shape
+    logits = torch.randn(shape, generator=g).to(device).requires_grad_()
+    target = torch.randint(0, C, (N, H, W), generator=g)
+    target[:, : H // 8] = IGNORE  # a band of ignored pixels (Cityscapes' "void")
+    target[torch.rand((N, H, W), generator=g) < 0.05] = IGNORE
+    return logits, target.to(device)
+
+
+def _onehot_losses(C: int, device: torch.device):
+    ow = OneHotWassersteinLoss(line(C, 2), ignore_index=IGNORE).to(device)
+    return {
+        "cross_entropy": lambda z, t: F.cross_entropy(z, t, ignore_index=IGNORE),
+        "onehot_wasserstein": ow,
+    }
+
+
+def _step(loss_fn, logits, target):
+    logits.grad = None
+    loss_fn(logits, target).backward()
+
+
+def _peak_case(name: str, device: torch.device, shape=SHAPE) -> float:
+    """Peak extra memory (bytes) of one forward + backward of loss ``name``."""
+    fn = _onehot_losses(shape[1], device)[name]
+    small_z, small_t = _onehot_inputs(device, (1, shape[1], 8, 8))
+    _step(fn, small_z, small_t)  # load code paths before measuring
+    logits, target = _onehot_inputs(device, shape)
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        _step(fn, logits, target)
+        sync(device)
+        return float(torch.cuda.max_memory_allocated(device) - base)
+    if _reset_hwm():
+        base = _status_kib("VmRSS")
+        _step(fn, logits, target)
+        return float(_status_kib("VmHWM") - base) * 1024  # KiB -> B
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: the high-water mark
+    _step(fn, logits, target)
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024  # KiB -> B
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's resident-set high-water mark (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for row in f:
+            if row.startswith(key + ":"):
+                return int(row.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {key}")
+
+
+def _peak(name: str, device: torch.device) -> float:
+    if device.type == "cuda":
+        return _peak_case(name, device)
+    out = subprocess.run(
+        [sys.executable, __file__, "--case", name, "--device", str(device)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
+
+
+def _onehot_times(device: torch.device, repeat: int) -> tuple[float, float]:
+    """Best forward + backward time of each loss, the two interleaved so that a busy
+    machine slows both alike."""
+    logits, target = _onehot_inputs(device)
+    losses = _onehot_losses(SHAPE[1], device)
+    a, b = losses["cross_entropy"], losses["onehot_wasserstein"]
+    t_ce, t_ow = float("inf"), float("inf")
+    for k in range(repeat):
+        w = 1 if k == 0 else 0
+        t_ce = min(t_ce, timeit(lambda: _step(a, logits, target), device, repeat=1, warmup=w))
+        t_ow = min(t_ow, timeit(lambda: _step(b, logits, target), device, repeat=1, warmup=w))
+    return t_ce, t_ow
+
+
+def bench_onehot(device: torch.device, repeat: int = 5) -> bool:
+    """OneHotWassersteinLoss vs F.cross_entropy: forward + backward time and peak memory."""
+    print(f"\n== onehot: OneHotWassersteinLoss vs F.cross_entropy, logits {SHAPE} float32, "
+          f"ignore_index={IGNORE}")
+    t_ce, t_ow = _onehot_times(device, repeat)
+    m_ce, m_ow = _peak("cross_entropy", device), _peak("onehot_wasserstein", device)
+    mib = 2.0**20
+    print(f"{'loss':>20} {'fwd+bwd s':>10} {'peak MiB':>9}")
+    print(f"{'cross_entropy':>20} {t_ce:10.4f} {m_ce / mib:9.1f}")
+    print(f"{'onehot_wasserstein':>20} {t_ow:10.4f} {m_ow / mib:9.1f}")
+    rt, rm = t_ow / t_ce, m_ow / m_ce
+    ok = rt <= 1.3 and rm <= 1.0
+    print(f"ratios to cross-entropy: time {rt:.2f}x (target <= 1.3), "
+          f"peak memory {rm:.2f}x (target <= 1.0) -> {'OK' if ok else 'MISSED'}")
+    return ok
+
+
+SECTIONS = {"onehot": bench_onehot}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=sorted(SECTIONS), default=None, help="run one section")
+    p.add_argument("--device", default=None)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one peak
+    args = p.parse_args(argv)
+    device = wlearn.get_device(args.device)
+    if args.case is not None:
+        print(json.dumps({"peak": _peak_case(args.case, device)}))
+        return 0
+    print(f"device: {device_name(device)}")
+    ok = True
+    for name, fn in SECTIONS.items():
+        if args.only in (None, name):
+            ok &= fn(device, repeat=args.repeat)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
