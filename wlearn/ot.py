@@ -18,7 +18,8 @@ Introduced in notebooks/01_optimal_transport.ipynb (emd), 02_sinkhorn.ipynb (sin
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import ot as pot
@@ -57,11 +58,18 @@ class OTResult:
     """
 
     value: torch.Tensor
-    plan: torch.Tensor
+    _plan: torch.Tensor | Callable[[], torch.Tensor] = field(repr=False)
     potentials: tuple[torch.Tensor, torch.Tensor]
     n_iter: int | None = None
     converged: bool | None = None
     objective: torch.Tensor | None = None
+
+    @property
+    def plan(self) -> torch.Tensor:
+        """The plan, formed on first access (a batch of plans is ``B K^2`` numbers)."""
+        if callable(self._plan):
+            self._plan = self._plan()
+        return self._plan
 
 
 def _prepare(a, b, M, *, balanced: bool):
@@ -152,7 +160,7 @@ def emd(a, b, M) -> OTResult:
         return torch.as_tensor(np.asarray(x), device=device)
 
     value, plan, f, g = _finish(batched, dtype, tt(values), tt(plans), tt(fs), tt(gs))
-    return OTResult(value=value, plan=plan, potentials=(f, g))
+    return OTResult(value=value, _plan=plan, potentials=(f, g))
 
 
 def _iterate(step, max_iter: int, tol: float):
@@ -245,14 +253,35 @@ def sinkhorn(a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResu
         f, g, kernel, n_iter, converged, err = sinkhorn_potentials(
             a2, b2, M, reg, max_iter=max_iter, tol=tol
         )
-        plan = kernel.plan(f, g)  # (B, K, K)
-        value = (plan * kernel.M).sum((-2, -1))
-        objective = value + reg * torch.special.xlogy(plan, plan).sum((-2, -1))
-        f, g = fill_potentials(f, g, a2, b2, kernel, 1.0, 1.0)
+        value, tlogt, _, _ = _plan_stats(kernel, f, g, 0.0)
+        objective = value + reg * tlogt
+        plan = _lazy_plan(kernel, f, g, 0.0, batched, dtype)
+        f, g = fill_potentials(f, g, a2.to(f.dtype), b2.to(f.dtype), kernel, 1.0, 1.0)
     if not converged:
         _warn_not_converged("sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
-    value, plan, f, g, objective = _finish(batched, dtype, value, plan, f, g, objective)
+    value, f, g, objective = _finish(batched, dtype, value, f, g, objective)
     return OTResult(value, plan, (f, g), n_iter, converged, objective)
+
+
+def _plan_stats(kernel, f, g, shift: float):
+    """``<T, M>``, ``sum T log T``, ``T 1`` and ``T^T 1`` for ``T = exp((f+g-M)/reg - shift)``,
+    without forming ``T``: ``sum T log T = (<f, T1> + <g, T^T 1> - <T, M>)/reg - shift sum T``."""
+    reg = kernel.reg
+    row = torch.exp(f / reg - shift + kernel.lse_rows(g))  # (B, K)
+    col = torch.exp(g / reg - shift + kernel.lse_cols(f))  # (B, K)
+    cost = kernel.cost(f, g, shift)  # (B,)
+    fr = torch.where(row > 0, f * row, 0).sum(-1)
+    gc = torch.where(col > 0, g * col, 0).sum(-1)
+    tlogt = (fr + gc - cost) / reg - shift * row.sum(-1)
+    return cost, tlogt, row, col
+
+
+def _lazy_plan(kernel, f, g, shift, batched, dtype):
+    def make():
+        with torch.no_grad():
+            return _finish(batched, dtype, kernel.plan(f, g, shift))[0]
+
+    return make
 
 
 def _reg_m_pair(reg_m) -> tuple[float, float]:
@@ -339,18 +368,13 @@ def unbalanced_sinkhorn(a, b, M, reg, reg_m, *, max_iter: int = 1000, tol: float
         f, g, kernel, n_iter, converged, err = unbalanced_potentials(
             a2, b2, M, reg, pair, max_iter=max_iter, tol=tol
         )
-        plan = kernel.plan(f, g, shift=1.0)  # (B, K, K)
-        value = (plan * kernel.M).sum((-2, -1))
-        ac, bc = a2.to(plan.dtype), b2.to(plan.dtype)
+        ac, bc = a2.to(f.dtype), b2.to(f.dtype)
+        value, tlogt, row, col = _plan_stats(kernel, f, g, 1.0)
+        objective = value + reg * tlogt + pair[0] * _gkl(row, ac) + pair[1] * _gkl(col, bc)
+        plan = _lazy_plan(kernel, f, g, 1.0, batched, dtype)
         ka, kb = (pair[0] / reg) / (pair[0] / reg + 1), (pair[1] / reg) / (pair[1] / reg + 1)
         f, g = fill_potentials(f, g, ac, bc, kernel, ka, kb, shift=1.0)
-        objective = (
-            value
-            + reg * torch.special.xlogy(plan, plan).sum((-2, -1))
-            + pair[0] * _gkl(plan.sum(-1), ac)
-            + pair[1] * _gkl(plan.sum(-2), bc)
-        )
     if not converged:
         _warn_not_converged("unbalanced_sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
-    value, plan, f, g, objective = _finish(batched, dtype, value, plan, f, g, objective)
+    value, f, g, objective = _finish(batched, dtype, value, f, g, objective)
     return OTResult(value, plan, (f, g), n_iter, converged, objective)

@@ -22,7 +22,14 @@ from wlearn._checks import (
     check_positive_scalar,
     check_simplex,
 )
-from wlearn.ot import _gkl, _reg_m_pair, fill_potentials, sinkhorn_potentials, unbalanced_potentials
+from wlearn.ot import (
+    _gkl,
+    _plan_stats,
+    _reg_m_pair,
+    fill_potentials,
+    sinkhorn_potentials,
+    unbalanced_potentials,
+)
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
 
@@ -198,13 +205,7 @@ class UnbalancedSinkhornLoss(_CostMixin):
                 hd, yd, self._M_for(h), reg, self.reg_m, max_iter=self.max_iter, tol=self.tol
             )
             hd, yd = hd.to(f.dtype), yd.to(f.dtype)
-            row = torch.exp(f / reg - 1 + kernel.lse_rows(g))  # T 1, (B, K)
-            col = torch.exp(g / reg - 1 + kernel.lse_cols(f))  # T^T 1, (B, K)
-            cost = kernel.cost(f, g, shift=1.0)  # <T, M>, (B,)
-            # sum T log T = sum T ((f_i + g_j - M_ij)/reg - 1), without forming T
-            fr = torch.where(row > 0, f * row, 0).sum(-1)
-            gc = torch.where(col > 0, g * col, 0).sum(-1)
-            tlogt = (fr + gc - cost) / reg - row.sum(-1)
+            cost, tlogt, row, col = _plan_stats(kernel, f, g, 1.0)  # row = T 1, col = T^T 1
             value = cost + reg * tlogt + ra * _gkl(row, hd) + rb * _gkl(col, yd)
             ratio = torch.where(hd > 0, row / hd.clamp_min(torch.finfo(hd.dtype).tiny), 0)
             grad_in = (ra * (1 - ratio)).to(h.dtype)  # (B, K)
