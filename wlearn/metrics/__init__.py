@@ -14,3 +14,7 @@ __all__ += ["OrdinalMetrics", "accuracy", "mean_absolute_class_error", "off_by_o
 from wlearn.metrics.segmentation import ConfusionMatrix, mean_severity  # noqa: E402
 
 __all__ += ["ConfusionMatrix", "mean_severity"]
+
+from wlearn.metrics.tags import tag_auc, top_k_cost, top_k_cost_curve, top_k_tags  # noqa: E402
+
+__all__ += ["tag_auc", "top_k_cost", "top_k_cost_curve", "top_k_tags"]
