@@ -23,7 +23,7 @@ def _problem(N=30, K=12, seed=0):
 
 def _brute(S, Y, D, k):
     costs = []
-    for s, y in zip(S, Y):
+    for s, y in zip(S, Y, strict=True):
         order = sorted(range(len(s)), key=lambda j: (-s[j], j))[:k]
         true = [j for j in range(len(y)) if y[j]]
         costs.append(sum(min(D[p, j] for j in true) for p in order) / k)
@@ -72,7 +72,7 @@ def test_top_k_tags_breaks_ties_by_index():
 def test_auc_matches_sklearn(average):
     S, Y, D = _problem(seed=4)
     if average == "samples":
-        ref = np.mean([roc_auc_score(y, s) for s, y in zip(S, Y)])
+        ref = np.mean([roc_auc_score(y, s) for s, y in zip(S, Y, strict=True)])
     elif average == "micro":
         ref = roc_auc_score(Y.ravel(), S.ravel())
     else:
