@@ -3,6 +3,7 @@
 - :mod:`wlearn.losses.sinkhorn`: Frogner et al. 2015, entropic and relaxed Wasserstein losses.
 - :mod:`wlearn.losses.onehot`: exact losses for one-hot and ordered targets (Liu et al. 2020,
   Hou et al. 2016).
+- :mod:`wlearn.losses.multilabel`: Wasserstein + KL on multi-label (tag) targets (Frogner et al. 2015).
 - :mod:`wlearn.losses.importance`: the Importance-Aware Loss baseline (Chen, Gong & Yang 2017).
 """
 
@@ -18,3 +19,11 @@ from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
 __all__ += ["LearnedGroundMatrix", "OneHotWassersteinLoss", "SquaredEMDLoss", "one_hot_wasserstein"]
 __all__ += ["ImportanceAwareLoss"]
+
+from wlearn.losses.multilabel import (  # noqa: E402
+    MultiLabelKLLoss,
+    WassersteinKLLoss,
+    multilabel_kl,
+)
+
+__all__ += ["MultiLabelKLLoss", "WassersteinKLLoss", "multilabel_kl"]
