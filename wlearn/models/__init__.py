@@ -1,3 +1,10 @@
 """Models written in plain torch (there is no CPU build of torchvision here)."""
 
-__all__: list[str] = []
+from wlearn.models.cnn import SmallCNN
+from wlearn.models.linear import LinearSoftmax
+
+__all__: list[str] = ["LinearSoftmax", "SmallCNN"]
+
+from wlearn.models.enet import ENet  # noqa: E402
+
+__all__ += ["ENet"]
