@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     ok = True
     for reg in (0.1, 0.02):
         at, bt, Mt = (torch.as_tensor(v, device=device) for v in (a, b, M))
-        wot.sinkhorn(at[:2], bt[:2], Mt, reg, tol=args.tol)  # warm-up
+        wot.sinkhorn(at[:2], bt[:2], Mt, reg, tol=args.tol, max_iter=10000)  # warm-up
         sync(device)
         t0 = time.perf_counter()
         r = wot.sinkhorn(at, bt, Mt, reg, tol=args.tol, max_iter=10000)
