@@ -32,7 +32,9 @@ def _to(batch, device):
 
 
 def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None, scheduler=None,
-                    max_steps: int | None = None, progress: bool = True, desc: str = "train") -> float:
+                    max_steps: int | None = None, progress: bool = True, desc: str = "train",
+                    amp_dtype: torch.dtype | None = None, scaler=None,
+                    distributed: bool = False) -> float:
     """One pass over ``loader``; returns the mean training loss.
 
     Parameters
@@ -50,6 +52,23 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
         Stepped after every optimizer step.
     max_steps : int or None
         Stop after this many steps.
+    desc : str
+        Progress-bar label, also named in the error raised on a non-finite loss.
+    amp_dtype : torch.dtype or None
+        Run the model under ``torch.autocast(device.type, dtype=amp_dtype)`` (``torch.bfloat16``
+        or ``torch.float16``); the loss is computed in float32 outside autocast. Default: off.
+    scaler : torch.amp.GradScaler or None
+        Scales the loss before ``backward`` and unscales before the step (needed with float16).
+    distributed : bool
+        Under ``torch.distributed``: every rank learns whether any rank saw a non-finite loss
+        (one ``all_reduce`` per step), so that all ranks stop together instead of hanging.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss is NaN or infinite, before ``backward`` and the optimizer step (so no
+        broken weights are ever stepped or checkpointed); the message names ``desc``, the step,
+        the loss function and the value.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model.train()
@@ -59,12 +78,28 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
         if max_steps is not None and n >= max_steps:
             break
         image, target = _to(batch, device)
-        loss = loss_fn(model(image), target)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss: got {loss.item()} at step {n}; lower lr")
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(image)
+        loss = loss_fn(logits.float(), target)  # losses compute in float32
+        bad = ~torch.isfinite(loss.detach())
+        if distributed:
+            import torch.distributed as dist
+
+            bad = bad.to(torch.int32)
+            dist.all_reduce(bad)
+        if bool(bad):
+            name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+            raise FloatingPointError(
+                f"{desc}: loss {name} became {loss.item()} at step {n + 1} (on this rank or "
+                "another); stopped before the optimizer step. Lower lr, or use --amp bf16/none")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
         total, n = total + loss.item(), n + 1
@@ -74,11 +109,16 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_index: int = 255,
-             groups: dict | None = None, D=None, progress: bool = False) -> dict:
+             groups: dict | None = None, D=None, progress: bool = False,
+             amp_dtype: torch.dtype | None = None, distributed: bool = False) -> dict:
     """Accumulate a :class:`~wlearn.metrics.ConfusionMatrix` over ``loader`` (eval mode).
 
     Returns :meth:`ConfusionMatrix.compute` (``confusion``, ``iou``, ``miou``,
     ``pixel_accuracy``, and ``group_iou`` / ``mean_severity`` when ``groups`` / ``D`` are given).
+    ``amp_dtype`` runs the model under autocast (see :func:`train_one_epoch`). With
+    ``distributed``, each rank evaluates its own shard of the data and the confusion matrices
+    are summed over ranks (``all_reduce``) before the scores are computed, so every rank
+    returns the scores of the whole data set.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
@@ -86,8 +126,16 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=device)
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         image, target = _to(batch, device)
-        cm.update(model(image), target)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(image)
+        cm.update(logits, target)
     model.train(was_training)
+    if distributed:
+        import torch.distributed as dist
+
+        total = cm.confusion.to(device)  # (K, K) int64 copy
+        dist.all_reduce(total)
+        cm._conf = total  # the sum over ranks replaces this rank's counts
     return cm.compute(groups=groups, D=D)
 
 
@@ -107,11 +155,12 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int = 0,
-                    args: dict | None = None, history: list | None = None) -> None:
+                    args: dict | None = None, history: list | None = None, scaler=None) -> None:
     """Write a checkpoint atomically (temporary file, then rename).
 
-    Holds ``model``, ``optimizer``, ``scheduler`` state dicts, ``epoch`` (the number of
-    finished epochs), ``args``, ``history`` and the random-number states.
+    Holds ``model``, ``optimizer``, ``scheduler`` (and, when given, the AMP ``scaler``) state
+    dicts, ``epoch`` (the number of finished epochs), ``args``, ``history`` and the
+    random-number states.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,13 +171,15 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int =
         "epoch": int(epoch), "args": dict(args or {}), "history": list(history or []),
         "rng": _rng_state(),
     }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location=None,
-                    restore_rng: bool = True) -> dict:
+                    restore_rng: bool = True, scaler=None) -> dict:
     """Load a checkpoint of :func:`save_checkpoint` into the given objects; returns it."""
     path = Path(path)
     if not path.is_file():
@@ -140,6 +191,8 @@ def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
     if restore_rng:
         _set_rng_state(state["rng"])
     return state
