@@ -303,3 +303,23 @@ def test_learned_ground_matrix_with_loss_and_spatial_features():
         LearnedGroundMatrix(C, d, momentum=0)
     with pytest.raises(ValueError, match="num_classes"):
         LearnedGroundMatrix(1, d)
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 1 << 22])
+def test_sample_chunks_agree(monkeypatch, chunk):
+    # one sample per chunk (segmentation-sized maps), a few, or all at once
+    import wlearn.losses.onehot as onehot
+
+    monkeypatch.setattr(onehot, "_CHUNK", chunk)
+    torch.manual_seed(10)
+    C = 5
+    D = _asym(C, 6)
+    logits = torch.randn(5, C, 2, 3, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, C, (5, 2, 3))
+    target[1, 0, 0] = 255
+    got = one_hot_wasserstein(logits, target, D, ignore_index=255, reduction="none")
+    assert torch.allclose(got, _emd2_positions(logits.detach(), target, D, 255), atol=1e-10)
+    for reduction in ("mean", "none"):
+        assert torch.autograd.gradcheck(
+            lambda z, r=reduction: one_hot_wasserstein(z, target, D, ignore_index=255, reduction=r),
+            (logits,))

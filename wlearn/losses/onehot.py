@@ -88,16 +88,25 @@ def _check_ground(D, C: int | None = None, name: str = "D") -> torch.Tensor:
     return D
 
 
-_CHUNK = 1 << 22  # elements of the per-chunk (n, C, P) column buffer
+_CHUNK = 1 << 22  # elements per chunk of samples (one sample at least)
+
+
+def _chunks(s: torch.Tensor):
+    """Yield ``(a, b)``: chunks of the samples of ``s`` (N, C, P) of about ``_CHUNK`` elements."""
+    N = s.shape[0]
+    rows = max(1, min(N, _CHUNK // max(1, s[0].numel())))
+    for a in range(0, N, rows):
+        yield a, min(N, a + rows)
 
 
 class _OneHotWasserstein(torch.autograd.Function):
     """``L = sum_i s_i D[i, t]`` per position, reduced, with its analytic gradient.
 
     Saves only the softmax ``s`` (N, C, P), the padded target (N, P) and ``L`` (N, P).
-    The columns ``D[:, t]`` are gathered with ``index_select`` into one buffer of at most
-    ``max(_CHUNK, C * P)`` elements, reused across chunks of samples, so the only
-    (N, C, P)-sized tensors are ``s`` (forward) and the gradient (backward).
+    Forward: ``E = D^T s`` for a chunk of samples (of about ``_CHUNK`` elements, or one
+    sample), then ``L = E[t]``. Backward: the gradient is built in place in its own
+    (N, C, P) tensor from the gathered columns ``D[:, t]``. So the only (N, C, P)-sized
+    tensors are ``s`` and the gradient, plus one chunk-sized temporary.
     """
 
     @staticmethod
@@ -106,11 +115,10 @@ class _OneHotWasserstein(torch.autograd.Function):
         s = torch.softmax(logits.reshape(N, C, -1), dim=1)  # (N, C, P)
         t_pad = t_pad.reshape(N, -1)  # (N, P)
         loss = torch.empty_like(t_pad, dtype=s.dtype)  # (N, P)
-        E = torch.empty(D_pad.shape[1], s.shape[2], dtype=s.dtype, device=s.device)  # (C+1, P)
-        for n in range(N):  # E[j, p] = sum_i D[i, j] s_i(p); the loss is E[t(p), p]
-            torch.matmul(D_pad.T, s[n], out=E)
-            torch.gather(E, 0, t_pad[n, None], out=loss[n, None])
-        del E
+        for a, b in _chunks(s):  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
+            E = torch.matmul(D_pad.T, s[a:b])  # (n, C+1, P)
+            loss[a:b] = E.gather(1, t_pad[a:b, None])[:, 0]  # (n, P)
+            del E
         ctx.save_for_backward(s, t_pad, D_pad, loss)
         ctx.reduction, ctx.count, ctx.shape = reduction, count, logits.shape
         if reduction == "none":
@@ -124,28 +132,21 @@ class _OneHotWasserstein(torch.autograd.Function):
         grad = torch.empty_like(s)  # (N, C, P)
         if ctx.reduction == "none":
             go = grad_out.reshape(loss.shape)  # (N, P)
-            for a, b, cols in _columns(D_pad, t_pad):
-                cols.sub_(loss[a:b, None]).mul_(go[a:b, None])  # (D[i, t] - L) dl/dL
-                torch.mul(s[a:b], cols, out=grad[a:b])
-        else:
-            g = grad_out / ctx.count if ctx.reduction == "mean" else grad_out  # scalar
-            gL = loss * g  # (N, P)
-            for a, b, cols in _columns(D_pad * g, t_pad):
-                torch.mul(s[a:b], cols.sub_(gL[a:b, None]), out=grad[a:b])
+            D_g, L_g = D_pad, None
+        else:  # a scalar dl/dsum: fold it into D and L
+            g = grad_out / ctx.count if ctx.reduction == "mean" else grad_out
+            D_g, L_g = D_pad * g, loss * g  # (C, C+1), (N, P)
+        for a, b in _chunks(s):  # grad = s * (D[:, t] - L) * dl/dL, built in place
+            if b - a == 1:
+                torch.index_select(D_g, 1, t_pad[a], out=grad[a])  # (C, P)
+            else:
+                grad[a:b] = D_g.T[t_pad[a:b]].transpose(1, 2)  # (n, C, P)
+            if L_g is None:
+                grad[a:b].sub_(loss[a:b, None]).mul_(go[a:b, None])
+            else:
+                grad[a:b].sub_(L_g[a:b, None])
+            grad[a:b].mul_(s[a:b])
         return grad.view(ctx.shape), None, None, None, None
-
-
-def _columns(D_pad: torch.Tensor, t_pad: torch.Tensor):
-    """Yield ``(a, b, D_pad[:, t_pad[a:b]])`` as (b - a, C, P) views of one reused buffer."""
-    C = D_pad.shape[0]
-    N, P = t_pad.shape
-    rows = max(1, min(N, _CHUNK // max(1, C * P)))
-    buf = torch.empty(C, rows * P, dtype=D_pad.dtype, device=D_pad.device)
-    for a in range(0, N, rows):
-        b = min(N, a + rows)
-        cols = buf[:, : (b - a) * P]
-        torch.index_select(D_pad, 1, t_pad[a:b].reshape(-1), out=cols)  # (C, n*P)
-        yield a, b, cols.view(C, b - a, P).transpose(0, 1)  # (n, C, P)
 
 
 def one_hot_wasserstein(logits, target, D, *, ignore_index: int = -100,
