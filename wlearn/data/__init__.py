@@ -23,3 +23,7 @@ __all__ = [
     "read_idx",
 ]
 __all__ += ["OrdinalData", "load_anes96_party", "load_diabetes_ordinal"]
+
+from wlearn.data.tags import TagData, load_tags  # noqa: E402
+
+__all__ += ["TagData", "load_tags"]

@@ -156,14 +156,14 @@ def _concept_centres(U: np.ndarray, C: int, rng: np.random.Generator) -> np.ndar
 
 
 def make_tag_world(
-    n_train: int = 2000,
+    n_train: int = 1500,
     n_test: int = 1000,
     *,
-    n_concepts: int = 40,
+    n_concepts: int = 60,
     n_features: int = 64,
     neighbourhood: int = 8,
     tags_per_concept: float = 2.0,
-    feature_noise: float = 1.0,
+    feature_noise: float = 2.0,
     p_noise_tag: float = 0.2,
     seed: int = 0,
     words: list[str] | None = None,
