@@ -5,6 +5,8 @@
   Hou et al. 2016).
 - :mod:`wlearn.losses.multilabel`: Wasserstein + KL on multi-label (tag) targets (Frogner et al. 2015).
 - :mod:`wlearn.losses.importance`: the Importance-Aware Loss baseline (Chen, Gong & Yang 2017).
+- :mod:`wlearn.losses.soft`: per-pixel Wasserstein and cross-entropy losses for soft targets
+  (Liu et al. 2020, conservative self-training).
 """
 
 from wlearn.losses.importance import ImportanceAwareLoss
@@ -27,3 +29,7 @@ from wlearn.losses.multilabel import (  # noqa: E402
 )
 
 __all__ += ["MultiLabelKLLoss", "WassersteinKLLoss", "multilabel_kl"]
+
+from wlearn.losses.soft import SoftCrossEntropyLoss, SoftWassersteinLoss  # noqa: E402
+
+__all__ += ["SoftCrossEntropyLoss", "SoftWassersteinLoss"]
