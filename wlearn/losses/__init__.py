@@ -10,12 +10,8 @@
 """
 
 from wlearn.losses.importance import ImportanceAwareLoss
-from wlearn.losses.onehot import (
-    LearnedGroundMatrix,
-    OneHotWassersteinLoss,
-    SquaredEMDLoss,
-    one_hot_wasserstein,
-)
+from wlearn.losses.learned_ground import LearnedGroundMatrix
+from wlearn.losses.onehot import OneHotWassersteinLoss, SquaredEMDLoss, one_hot_wasserstein
 from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
