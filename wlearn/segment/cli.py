@@ -44,7 +44,8 @@ NAN_EXIT = 3
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="Cityscapes-layout root folder")
     p.add_argument("--model", choices=["enet"], default="enet")
-    p.add_argument("--width", type=float, default=1.0, help="ENet channel multiplier")
+    p.add_argument("--width", type=float, default=None,
+                   help="ENet channel multiplier (train: default 1; evaluate/predict: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="resize every image and label to H x W first (default: native size)")
@@ -207,11 +208,16 @@ def train(a, rt: rtm.Runtime) -> int:
 
 
 def _load_for_inference(a, rt):
-    model = build_model(a).to(rt.device)
-    state = load_checkpoint(a.checkpoint, model=model, map_location=rt.device, restore_rng=False)
-    width = state.get("args", {}).get("width")
-    if width is not None and width != a.width:
+    if not Path(a.checkpoint).is_file():
+        raise ValueError(f"checkpoint: no file at {a.checkpoint}")
+    args = torch.load(a.checkpoint, map_location="cpu", weights_only=False).get("args", {})
+    width = args.get("width")
+    if a.width is None:
+        a.width = 1.0 if width is None else width
+    elif width is not None and width != a.width:
         raise SystemExit(f"--width: the checkpoint was trained with --width {width}, got {a.width}")
+    model = build_model(a).to(rt.device)
+    load_checkpoint(a.checkpoint, model=model, map_location=rt.device, restore_rng=False)
     return model.eval()
 
 
@@ -271,6 +277,8 @@ def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
     _check_args(ap, a)
+    if a.command == "train" and a.width is None:
+        a.width = 1.0
     rt = rtm.init_distributed(a.device)
     try:
         return {"train": train, "evaluate": evaluate_cmd, "predict": predict_cmd}[a.command](a, rt)
