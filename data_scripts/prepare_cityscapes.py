@@ -1,0 +1,195 @@
+"""Download, verify, extract and convert Cityscapes (fine annotations) into ``--root``.
+
+    CITYSCAPES_USERNAME=me CITYSCAPES_PASSWORD=... python data_scripts/prepare_cityscapes.py
+    python data_scripts/prepare_cityscapes.py --archives ~/Downloads   # zips you already have
+
+1. Archives: ``gtFine_trainvaltest.zip`` (241 MB) and ``leftImg8bit_trainvaltest.zip``
+   (11 GB), taken from ``--archives DIR`` when given, else downloaded with the official
+   ``cityscapesscripts.download.downloader`` (its ``login``, ``download_packages``: the
+   server's MD5 of each package is checked by it). A Cityscapes account is needed
+   (https://www.cityscapes-dataset.com/register/); it is read from ``CITYSCAPES_USERNAME`` /
+   ``CITYSCAPES_PASSWORD`` or asked for (``getpass``), kept in memory and **never written to
+   disk**: the official ``login`` offers to store it in a file, we answer no, and point its
+   credentials folder at an empty temporary one so no stored file is read either. Downloads
+   go to ``ROOT/archives/.partial/`` and resume there after an interruption (HTTP Range, as
+   the official downloader does); a file that fails its MD5 is deleted, to be fetched again.
+2. Verification: every archive must be a readable zip whose members all pass their CRC
+   check, lie under the expected top folder, and none escapes the target folder.
+3. Extraction: :func:`wlearn.data.download.safe_extract_zip` into a staging folder beside
+   ``ROOT``; only when every archive has been extracted are ``gtFine/`` and ``leftImg8bit/``
+   moved into ``ROOT``. A bad archive leaves nothing behind.
+4. Conversion: the official ``cityscapesscripts.preparation.createTrainIdLabelImgs`` writes
+   ``*_gtFine_labelTrainIds.png`` beside the polygons (env ``CITYSCAPES_DATASET=ROOT``).
+5. ``ROOT/.prepared`` is written last; a re-run on a finished folder does nothing.
+
+Read by :class:`wlearn.data.cityscapes.Cityscapes` and ``python -m wlearn.segment``.
+Introduced in notebooks/09_cityscapes_gpu.ipynb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import os
+import shutil
+import sys
+import tempfile
+import types
+import zipfile
+from pathlib import Path
+
+from wlearn.data._common import DATA_ROOT
+from wlearn.data.download import safe_extract_zip
+
+PACKAGES = {"gtFine_trainvaltest.zip": "gtFine", "leftImg8bit_trainvaltest.zip": "leftImg8bit"}
+"""Official package name -> the top folder its members live in."""
+MARKER = ".prepared"
+
+
+def get_credentials() -> tuple[str, str]:
+    """``(username, password)`` from the environment, else asked for (never stored)."""
+    user = os.environ.get("CITYSCAPES_USERNAME") or input("Cityscapes username or email address: ")
+    password = os.environ.get("CITYSCAPES_PASSWORD") or getpass.getpass("Cityscapes password: ")
+    if not user or not password:
+        raise SystemExit("credentials: expected a Cityscapes username and password, got an empty one")
+    return user, password
+
+
+@contextlib.contextmanager
+def _official_login_without_storage(user: str, password: str):
+    """Run the official ``downloader.login`` with our answers and an empty credentials folder.
+
+    Its prompts are answered from memory (the store question with "n"), and its
+    ``appdirs.user_data_dir`` points at a fresh temporary folder, which must still be empty
+    afterwards (checked) and is deleted.
+    """
+    from cityscapesscripts.download import downloader as dl
+
+    def answer(prompt=""):
+        return "n" if "Store credentials" in prompt else user
+
+    saved = dl.input, dl.getpass, dl.appdirs
+    with tempfile.TemporaryDirectory(prefix="cityscapes-login-") as empty:
+        dl.input = answer
+        dl.getpass = types.SimpleNamespace(getpass=lambda prompt="": password)
+        dl.appdirs = types.SimpleNamespace(user_data_dir=lambda *a, **k: empty)
+        try:
+            yield dl
+        finally:
+            dl.input, dl.getpass, dl.appdirs = saved
+            if any(Path(empty).iterdir()):
+                raise RuntimeError(f"credentials: the official login wrote into {empty}; refusing")
+
+
+def download(archive_dir: Path, names, credentials=None) -> None:
+    """Fetch the missing ``names`` into ``archive_dir`` with the official downloader (resumable)."""
+    missing = [n for n in names if not (archive_dir / n).is_file()]
+    if not missing:
+        return
+    user, password = credentials or get_credentials()
+    partial = archive_dir / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    with _official_login_without_storage(user, password) as dl:
+        session = dl.login()
+        for name in missing:
+            part = partial / name
+            try:
+                dl.download_packages(session=session, package_names=[name],
+                                     destination_path=str(partial), resume=part.is_file())
+            except Exception as e:
+                if "MD5" in str(e):
+                    part.unlink(missing_ok=True)  # corrupt: start afresh next time
+                raise SystemExit(f"{name}: download failed ({e}). Run again to resume.") from None
+            os.replace(part, archive_dir / name)
+            print(f"{name}: downloaded, MD5 verified")
+
+
+def verify(path: Path, top: str) -> None:
+    """A readable zip whose members all lie under ``top/`` (or are top-level text files)."""
+    if not path.is_file():
+        raise SystemExit(f"--archives: {path.name} is missing from {path.parent}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise SystemExit(f"{path}: not a readable zip file ({e}); delete it and run again") from None
+    if not any(n.startswith(top + "/") for n in names):
+        raise SystemExit(f"{path}: expected members under {top}/, found none (is it the right package?)")
+
+
+def extract_all(root: Path, archives: dict[str, Path]) -> None:
+    """Extract every archive into a staging folder, then move the top folders into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        for name, path in archives.items():
+            print(f"{name}: extracting")
+            try:
+                safe_extract_zip(path, stage / name)  # checks paths and CRCs before writing
+            except ValueError as e:  # UnsafeArchiveError is a ValueError too
+                raise SystemExit(f"{name}: refused ({e}); nothing was written") from None
+        for name in archives:
+            top = PACKAGES[name]
+            dest = root / top
+            if dest.exists():  # left by an interrupted earlier run (no marker): replace it
+                shutil.rmtree(dest)
+            os.replace(stage / name / top, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def convert(root: Path) -> int:
+    """Official trainId conversion; returns the number of ``*_labelTrainIds.png`` files."""
+    from cityscapesscripts.preparation import createTrainIdLabelImgs
+
+    if not any((root / "gtFine").glob("*/*/*_gt*_polygons.json")):
+        raise SystemExit(f"{root}/gtFine: no *_polygons.json files to convert")
+    old = os.environ.get("CITYSCAPES_DATASET")
+    os.environ["CITYSCAPES_DATASET"] = str(root)
+    try:
+        createTrainIdLabelImgs.main()
+    finally:
+        if old is None:
+            del os.environ["CITYSCAPES_DATASET"]
+        else:
+            os.environ["CITYSCAPES_DATASET"] = old
+    print()
+    return len(list((root / "gtFine").glob("*/*/*_labelTrainIds.png")))
+
+
+def prepare(root, archives=None, *, credentials=None) -> Path:
+    """The whole pipeline (see the module docstring); returns ``root``."""
+    root = Path(root)
+    if (root / MARKER).is_file():
+        print(f"{root}: already prepared ({MARKER} present); nothing to do")
+        return root
+    archive_dir = Path(archives) if archives is not None else root / "archives"
+    if archives is None:
+        download(archive_dir, PACKAGES, credentials)
+    paths = {name: archive_dir / name for name in PACKAGES}
+    for name, path in paths.items():
+        verify(path, PACKAGES[name])
+    extract_all(root, paths)
+    n = convert(root)
+    counts = {s: len(list((root / "leftImg8bit" / s).glob("*/*_leftImg8bit.png")))
+              for s in ("train", "val", "test")}
+    tmp = root / (MARKER + ".tmp")
+    tmp.write_text(json.dumps({"images": counts, "labelTrainIds": n}, indent=1))
+    os.replace(tmp, root / MARKER)
+    print(f"{root}: prepared, images per split {counts}, {n} trainId label images")
+    return root
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=DATA_ROOT / "cityscapes")
+    ap.add_argument("--archives", type=Path, default=None,
+                    help="folder holding the two zips already downloaded (no network)")
+    a = ap.parse_args(argv)
+    prepare(a.root, a.archives)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
