@@ -115,7 +115,10 @@ class _OneHotWasserstein(torch.autograd.Function):
         s = torch.softmax(logits.reshape(N, C, -1), dim=1)  # (N, C, P)
         t_pad = t_pad.reshape(N, -1)  # (N, P)
         loss = torch.empty_like(t_pad, dtype=s.dtype)  # (N, P)
-        for a, b in _chunks(s):  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
+        if s.shape[2] == 1:  # plain classification (N, C): one (C+1, C) @ (C, N) product
+            E = torch.matmul(D_pad.T, s[:, :, 0].T)  # (C+1, N)
+            loss[:, 0] = E.gather(0, t_pad[:, 0][None])[0]
+        for a, b in _chunks(s) if s.shape[2] > 1 else ():  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
             E = torch.matmul(D_pad.T, s[a:b])  # (n, C+1, P)
             loss[a:b] = E.gather(1, t_pad[a:b, None])[:, 0]  # (n, P)
             del E
