@@ -17,7 +17,8 @@ help:
 	@echo "make lint    - ruff over the package, tests and notebooks"
 
 # Install once; re-running a target on a set-up machine does not reinstall.
-# torch comes first, from the CPU wheel: any other spelling pulls CUDA packages.
+# torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
+# elsewhere install the CPU wheel first (README) or pip takes the CUDA build.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
