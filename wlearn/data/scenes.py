@@ -184,7 +184,7 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
     c.img[lane] = 0.85
     # objects, far to near: (row of the base, kind)
     objs = [(h0 + (H - h0) * rng.uniform(0.02, 0.95), "pole") for _ in range(rng.integers(1, 4))]
-    objs += [(h0 + (H - h0) * rng.uniform(0.1, 0.95), CAR) for _ in range(rng.integers(0, 4))]
+    objs += [(h0 + (H - h0) * rng.uniform(0.1, 0.95), CAR) for _ in range(rng.integers(1, 5))]
     for kind, p in ((TRUCK, 0.35), (BUS, 0.3), (TRAIN, 0.06), (MOTORCYCLE, 0.45), (BICYCLE, 0.5)):
         if rng.random() < p:
             objs.append((h0 + (H - h0) * rng.uniform(0.1, 0.95), kind))
@@ -193,7 +193,7 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
         tt = (yb - h0) / (H - h0)
         side_x = vx + rng.choice([-1, 1]) * (rw + rng.uniform(0.1, 0.9) * sw) * tt
         road_x = vx + rng.uniform(-0.9, 0.9) * rw * tt
-        s = 0.25 * W * (0.1 + tt)  # apparent size grows towards the camera
+        s = 0.3 * W * (0.15 + tt)  # apparent size grows towards the camera
         if kind == "pole":
             ph = 1.6 * s
             c.rect(yb - ph, yb, side_x - max(0.5, 0.02 * s), side_x + max(0.5, 0.02 * s), POLE, (0.5, 0.5, 0.5))
