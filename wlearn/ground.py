@@ -2,7 +2,8 @@
 
 Every function returns a ``torch.float64`` matrix ``M`` of shape ``(K, K)`` with
 ``M[i, j]`` the cost of moving one unit of mass from class ``i`` to class ``j``
-(for segmentation: the severity of labelling a class-``i`` pixel as class ``j``).
+(for segmentation: the severity of predicting class ``i`` where the truth is ``j``; Liu et al.
+2020 write the transpose).
 Convert with ``M.to(logits)`` before use.
 
 Introduced in notebooks/01_optimal_transport.ipynb and 04_mnist_p_metric.ipynb.
