@@ -86,8 +86,11 @@ def init_distributed(device=None) -> Runtime:
 
 
 def shutdown(rt: Runtime) -> None:
-    """End the process group (if this process started one)."""
+    """End the process group (if this process started one), after every rank got here:
+    a gloo rank that tears down its connections while a peer is still writing its last
+    checkpoint can abort the peer ("terminate called without an active exception")."""
     if rt.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
