@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, sync, timeit  # noqa: E402
+from _common import device_name, peak_bytes, timeit  # noqa: E402
 
 import wlearn  # noqa: E402
 from wlearn.ground import line  # noqa: E402
@@ -81,39 +80,7 @@ def _onehot_case(name: str, device: torch.device):
 
 def _peak_case(name: str, device: torch.device) -> float:
     """Peak extra memory (bytes) of one forward + backward of case ``name`` (see CASES)."""
-    run = CASES[name](device)
-    sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        run()
-        sync(device)
-        return float(torch.cuda.max_memory_allocated(device) - base)
-    if _reset_hwm():
-        base = _status_kib("VmRSS")
-        run()
-        return float(_status_kib("VmHWM") - base) * 1024  # KiB -> B
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: the high-water mark
-    run()
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024  # KiB -> B
-
-
-def _reset_hwm() -> bool:
-    """Reset this process's resident-set high-water mark (Linux >= 4.0); False if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status_kib(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for row in f:
-            if row.startswith(key + ":"):
-                return int(row.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {key}")
+    return peak_bytes(CASES[name](device), device)
 
 
 def _peak(name: str, device: torch.device) -> float:

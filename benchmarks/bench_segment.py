@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, sync  # noqa: E402
+from _common import device_name, peak_bytes, sync  # noqa: E402
 
 from wlearn.models import ENet  # noqa: E402
 from wlearn.segment import runtime as rtm  # noqa: E402
@@ -71,25 +71,7 @@ def peak_case(a, device: torch.device) -> float:
     """Peak extra memory (MiB) of one training step after a warm-up step."""
     step = make_step(a.case, device, a.size, a.batch_size, a.amp, a.width)
     step()  # warm-up: optimizer state, code paths
-    sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        step()
-        sync(device)
-        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    base = _status_mib("VmRSS")
-    rtm.reset_peak_memory(device)
-    step()
-    return _status_mib("VmHWM") - base
-
-
-def _status_mib(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for row in f:
-            if row.startswith(key + ":"):
-                return int(row.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {key}")
+    return peak_bytes(step, device) / 2**20
 
 
 def peak(a, name: str, device: torch.device) -> float:
