@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wlearn.losses._common import check_reduction
 from wlearn.severity import importance_groups
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 class ImportanceAwareLoss(nn.Module):
@@ -49,8 +48,7 @@ class ImportanceAwareLoss(nn.Module):
     def __init__(self, dataset: str = "cityscapes", *, group_weights=(1.0, 2.0, 3.0, 4.0),
                  ignore_index: int = 255, reduction: str = "mean"):
         super().__init__()
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+        check_reduction(reduction)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
             raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
         omega = torch.as_tensor(group_weights, dtype=torch.float32)

@@ -24,12 +24,11 @@ import torch
 from torch import nn
 
 from wlearn._checks import check_nonnegative
+from wlearn.losses._common import check_reduction as _check_reduction
+from wlearn.losses._common import reduce as _reduce
 from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 
 __all__ = ["MultiLabelKLLoss", "WassersteinKLLoss", "multilabel_kl"]
-
-_REDUCTIONS = ("mean", "sum", "none")
-
 
 def _check_pair(input, target) -> None:
     for name, t in (("input", input), ("target", target)):
@@ -43,16 +42,6 @@ def _check_pair(input, target) -> None:
     check_nonnegative(target.detach(), "target")
     if (target.detach().sum(-1) <= 0).any():
         raise ValueError("target: expected every row to carry at least one tag, got an empty row")
-
-
-def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
-    return x.mean() if reduction == "mean" else x.sum() if reduction == "sum" else x
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
 
 
 def multilabel_kl(input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool = False) -> torch.Tensor:

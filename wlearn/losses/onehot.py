@@ -23,15 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from wlearn._checks import as_tensor, check_cost_matrix, check_simplex
+from wlearn.losses._common import check_reduction as _check_reduction
 
-_REDUCTIONS = ("mean", "sum", "none")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
 
 
 def _check_logits(logits) -> torch.Tensor:

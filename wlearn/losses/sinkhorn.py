@@ -22,6 +22,8 @@ from wlearn._checks import (
     check_positive_scalar,
     check_simplex,
 )
+from wlearn.losses._common import check_reduction as _check_reduction
+from wlearn.losses._common import reduce as _reduce
 from wlearn.ot import (
     _gkl,
     _plan_stats,
@@ -32,23 +34,6 @@ from wlearn.ot import (
 )
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
-
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    return x
-
 
 def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
     """Check shapes: both (B, K) (or (K,), treated as a batch of one)."""
