@@ -196,7 +196,7 @@ def test_read_full_rejects_bad_values(value):
 
 
 def _import_wlearn(full: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WLEARN_FULL": full}
+    env = {k: v for k, v in os.environ.items() if k != "WLEARN_SIZE"} | {"WLEARN_FULL": full}
     code = "import wlearn; print(wlearn.FULL); print(wlearn.describe_run())"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 

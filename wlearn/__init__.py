@@ -5,7 +5,25 @@ Modules: :mod:`wlearn.ot` (optimal-transport solvers), :mod:`wlearn.ground`
 :mod:`wlearn.data`, :mod:`wlearn.models`, :mod:`wlearn.train`, :mod:`wlearn.plot`.
 """
 
-from wlearn._env import FULL, describe_run, get_device, seed_everything
+from wlearn._env import (
+    DEMO,
+    FULL,
+    SIZE,
+    SIZES,
+    by_size,
+    describe_run,
+    get_device,
+    seed_everything,
+)
 
-__all__ = ["FULL", "describe_run", "get_device", "seed_everything"]
+__all__ = [
+    "DEMO",
+    "FULL",
+    "SIZE",
+    "SIZES",
+    "by_size",
+    "describe_run",
+    "get_device",
+    "seed_everything",
+]
 __version__ = "0.1.0"
