@@ -103,3 +103,98 @@ def test_bad_inputs():
         cm.update([0, 1], torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="confusion"):
         mean_severity(torch.zeros(3, 3), severity_matrix())
+
+
+def _batches(n=4, K=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        t = torch.randint(0, K, (2, 6, 7), generator=g)
+        t[:, 0] = 255  # an ignored row in every batch
+        out.append((torch.randn(2, K, 6, 7, generator=g), t))
+    return out
+
+
+def test_merge_equals_one_matrix_of_all_batches():
+    batches = _batches()
+    whole = ConfusionMatrix(5)
+    parts = [ConfusionMatrix(5) for _ in batches]
+    for (p, t), cm in zip(batches, parts, strict=True):
+        whole.update(p, t)
+        cm.update(p, t)
+    merged = ConfusionMatrix(5)
+    for cm in parts:
+        merged.merge(cm)
+    assert torch.equal(merged.confusion, whole.confusion)
+    assert int(merged.confusion.sum()) == 4 * 2 * 5 * 7  # every non-ignored pixel, once
+    assert merged.compute()["miou"] == whole.compute()["miou"]
+    before = parts[1].confusion
+    parts[0].merge(parts[1])
+    assert torch.equal(parts[1].confusion, before)  # the merged-in matrix is left unchanged
+
+
+def test_merge_rejects_mismatched_matrices():
+    cm = ConfusionMatrix(5)
+    with pytest.raises(ValueError, match="other: expected num_classes=5.*got num_classes=4"):
+        cm.merge(ConfusionMatrix(4))
+    with pytest.raises(ValueError, match="other: expected ignore_index=255.*got ignore_index=-1"):
+        cm.merge(ConfusionMatrix(5, ignore_index=-1))
+    with pytest.raises(TypeError, match="other: expected a ConfusionMatrix, got Tensor"):
+        cm.merge(torch.zeros(5, 5, dtype=torch.int64))
+    assert int(cm.confusion.sum()) == 0  # nothing was added by the refused merges
+
+
+def test_all_reduce_without_distributed_is_a_no_op():
+    import torch.distributed as dist
+
+    assert not (dist.is_available() and dist.is_initialized())
+    cm = ConfusionMatrix(5)
+    for p, t in _batches():
+        cm.update(p, t)
+    before = cm.confusion
+    cm.all_reduce()
+    assert torch.equal(cm.confusion, before)
+
+
+def _all_reduce_worker(rank, world, init_file, out_dir):
+    """One rank of the gloo test below: counts its own batches, sums, saves what it holds."""
+    import datetime
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
+    try:
+        cm = ConfusionMatrix(5)
+        for p, t in _batches()[rank::world]:
+            cm.update(p, t)
+        own = cm.confusion
+        cm.all_reduce()
+        torch.save({"own": own, "total": cm.confusion}, f"{out_dir}/rank{rank}.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_all_reduce_sums_counts_over_two_gloo_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(
+        _all_reduce_worker,
+        args=(2, str(tmp_path / "rendezvous"), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    whole = ConfusionMatrix(5)
+    for p, t in _batches():
+        whole.update(p, t)
+    r0, r1 = (torch.load(tmp_path / f"rank{k}.pt") for k in range(2))
+    assert not torch.equal(r0["own"], r1["own"])  # each rank counted a different shard
+    assert torch.equal(r0["own"] + r1["own"], whole.confusion)
+    assert torch.equal(r0["total"], whole.confusion) and torch.equal(r1["total"], whole.confusion)

@@ -101,3 +101,58 @@ def test_bad_inputs(loaders):
         fit(Tiny(), tl, nn.CrossEntropyLoss(), n_epochs=1, scheduler="cosine", device="cpu")
     with pytest.raises(ValueError, match="path"):
         load_checkpoint("/nonexistent/x.pt", model=Tiny())
+
+
+def _evaluate_worker(rank, world, init_file, out_dir):
+    """One rank: evaluates its shard with ``distributed=True``; saves the scores it returns."""
+    import datetime
+
+    import torch.distributed as dist
+    from torch.utils.data import Subset
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
+    try:
+        wlearn.seed_everything(0)
+        ds = generated_scenes(8, height=32, width=64, seed=0)
+        shard = DataLoader(Subset(ds, range(rank, len(ds), world)), batch_size=3)
+        res = evaluate(Tiny(), shard, 19, device="cpu", D=severity_matrix(), distributed=True)
+        torch.save(res, f"{out_dir}/rank{rank}.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_evaluate_sums_shards_over_two_gloo_processes(tmp_path):
+    """Two CPU ranks, each evaluating half the scenes, return the scores of all the scenes;
+    the engine sums through ConfusionMatrix.all_reduce, never its private counts."""
+    import inspect
+
+    import torch.multiprocessing as mp
+
+    from wlearn.segment import engine
+
+    assert "_conf" not in inspect.getsource(engine)
+    mp.spawn(
+        _evaluate_worker, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, join=True
+    )
+    wlearn.seed_everything(0)
+    one = evaluate(
+        Tiny(),
+        DataLoader(generated_scenes(8, height=32, width=64, seed=0), batch_size=8),
+        19,
+        device="cpu",
+        D=severity_matrix(),
+    )
+    for k in range(2):
+        two = torch.load(tmp_path / f"rank{k}.pt", weights_only=False)
+        assert torch.equal(two["confusion"], one["confusion"])
+        assert int(two["confusion"].sum()) > 0
+        for key in ("miou", "pixel_accuracy", "mean_severity"):
+            assert two[key] == pytest.approx(one[key], rel=0, abs=1e-12)

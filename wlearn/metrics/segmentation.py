@@ -51,7 +51,10 @@ class ConfusionMatrix:
 
     ``conf[t, p]`` counts pixels of true class ``t`` predicted as ``p`` (rows = truth, as in
     the official Cityscapes evaluation); pixels whose target is ``ignore_index`` are skipped.
-    :meth:`compute` returns copies, never the internal state.
+    :meth:`compute` returns copies, never the internal state. Counts kept apart (one matrix per
+    worker, per process, per data shard) are combined with :meth:`merge` (in one process) and
+    :meth:`all_reduce` (across ``torch.distributed`` ranks); the scores of the combined counts
+    are those of one matrix updated with every batch.
 
     Parameters
     ----------
@@ -109,6 +112,63 @@ class ConfusionMatrix:
         if self._conf.device != t.device:
             self._conf = self._conf.to(t.device)
         self._conf += torch.bincount(t * K + p, minlength=K * K).reshape(K, K)  # (K, K)
+
+    def merge(self, other: ConfusionMatrix) -> None:
+        """Add the counts of ``other`` to this matrix (``other`` is left unchanged).
+
+        Parameters
+        ----------
+        other : ConfusionMatrix
+            With the same ``num_classes`` and ``ignore_index``; its counts, shape (K, K), are
+            moved to this matrix's device before the sum.
+
+        Raises
+        ------
+        TypeError
+            If ``other`` is not a :class:`ConfusionMatrix`.
+        ValueError
+            If ``other`` counts a different number of classes or skips a different
+            ``ignore_index`` (its counts would not mean the same thing).
+        """
+        if not isinstance(other, ConfusionMatrix):
+            raise TypeError(f"other: expected a ConfusionMatrix, got {type(other).__name__}")
+        for name in ("num_classes", "ignore_index"):
+            if getattr(other, name) != getattr(self, name):
+                raise ValueError(
+                    f"other: expected {name}={getattr(self, name)!r} like this matrix, "
+                    f"got {name}={getattr(other, name)!r}; merge only matrices "
+                    "built with the same settings"
+                )
+        self._conf += other._conf.to(self._conf.device)  # (K, K)
+
+    @torch.no_grad()
+    def all_reduce(self, group=None) -> None:
+        """Sum the counts over the ranks of ``torch.distributed`` (every rank gets the total).
+
+        A collective call: every rank of ``group`` must make it, once, after its last
+        :meth:`update` (a second call would add the totals again). When ``torch.distributed``
+        is not available or no process group is initialized it does nothing, so the same code
+        runs in one process. With the ``nccl`` backend, counts kept on the CPU are reduced on
+        the current CUDA device and moved back.
+
+        Parameters
+        ----------
+        group : torch.distributed.ProcessGroup or None
+            The ranks to sum over (default: the whole world).
+
+        Reference: ``torch.distributed.all_reduce`` with ``ReduceOp.SUM``; the same reduction
+        as ``ConfusionMatrix.reduce_from_all_processes`` of torchvision's segmentation
+        references.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        conf = self._conf
+        if dist.get_backend(group) == "nccl" and conf.device.type != "cuda":
+            conf = conf.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(conf, op=dist.ReduceOp.SUM, group=group)
+        self._conf = conf.to(self._conf.device)  # (K, K), the same tensor when not moved
 
     @property
     def confusion(self) -> torch.Tensor:

@@ -117,8 +117,8 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_
     ``pixel_accuracy``, and ``group_iou`` / ``mean_severity`` when ``groups`` / ``D`` are given).
     ``amp_dtype`` runs the model under autocast (see :func:`train_one_epoch`). With
     ``distributed``, each rank evaluates its own shard of the data and the confusion matrices
-    are summed over ranks (``all_reduce``) before the scores are computed, so every rank
-    returns the scores of the whole data set.
+    are summed over ranks (:meth:`ConfusionMatrix.all_reduce`) before the scores are
+    computed, so every rank returns the scores of the whole data set.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
@@ -131,11 +131,7 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_
         cm.update(logits, target)
     model.train(was_training)
     if distributed:
-        import torch.distributed as dist
-
-        total = cm.confusion.to(device)  # (K, K) int64 copy
-        dist.all_reduce(total)
-        cm._conf = total  # the sum over ranks replaces this rank's counts
+        cm.all_reduce()  # every rank now holds the counts of all ranks
     return cm.compute(groups=groups, D=D)
 
 
