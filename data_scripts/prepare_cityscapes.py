@@ -13,6 +13,9 @@
    credentials folder at an empty temporary one so no stored file is read either. Downloads
    go to ``ROOT/archives/.partial/`` and resume there after an interruption (HTTP Range, as
    the official downloader does); a file that fails its MD5 is deleted, to be fetched again.
+   A ``.part`` that already holds every byte (a run stopped after the last byte, before the
+   rename) gets HTTP 416 for its resume request: it is checked against the server's MD5 and
+   renamed, or, if corrupt, deleted and downloaded once more from the start.
 2. Verification: every archive must be a readable zip whose members all pass their CRC
    check, lie under the expected top folder, and none escapes the target folder.
 3. Extraction: :func:`wlearn.data.download.safe_extract_zip` into a staging folder beside
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import hashlib
 import json
 import os
 import shutil
@@ -83,8 +87,62 @@ def _official_login_without_storage(user: str, password: str):
                 raise RuntimeError(f"credentials: the official login wrote into {empty}; refusing")
 
 
+class _Watched:
+    """The official downloader's session, noting the server's MD5 and the status of the last
+    file request (the official ``download_packages`` keeps both to itself)."""
+
+    def __init__(self, session):
+        self._session, self.md5, self.status = session, None, None
+
+    def get(self, url, *args, **kwargs):
+        r = self._session.get(url, *args, **kwargs)
+        if "md5-sum" in url:
+            self.md5 = (r.text.split() or [None])[0]
+        elif "file-handling" in url:
+            self.status = r.status_code
+        return r
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fetch(dl, session, partial: Path, name: str, *, resume: bool) -> _Watched:
+    """One official ``download_packages`` call into ``partial/name``.
+
+    Returns the watched session: ``status == 416`` means the server refused the resume
+    request because the ``.part`` already reaches the end of the file (nothing was written).
+    Any other failure exits; a file that failed its MD5 is deleted first.
+    """
+    watched = _Watched(session)
+    try:
+        dl.download_packages(
+            session=watched, package_names=[name], destination_path=str(partial), resume=resume
+        )
+    except Exception as e:
+        if 416 in (watched.status, getattr(getattr(e, "response", None), "status_code", None)):
+            watched.status = 416
+            return watched
+        if "MD5" in str(e):
+            (partial / name).unlink(missing_ok=True)  # corrupt: start afresh next time
+        raise SystemExit(f"{name}: download failed ({e}). Run again to resume.") from None
+    return watched
+
+
 def download(archive_dir: Path, names, credentials=None) -> None:
-    """Fetch the missing ``names`` into ``archive_dir`` with the official downloader (resumable)."""
+    """Fetch the missing ``names`` into ``archive_dir`` with the official downloader (resumable).
+
+    A ``.part`` left complete by an earlier run (the server answers the resume request with
+    HTTP 416) is verified against the server's MD5 and renamed; a corrupt one is deleted and
+    downloaded once more from the start.
+    """
     missing = [n for n in names if not (archive_dir / n).is_file()]
     if not missing:
         return
@@ -95,13 +153,23 @@ def download(archive_dir: Path, names, credentials=None) -> None:
         session = dl.login()
         for name in missing:
             part = partial / name
-            try:
-                dl.download_packages(session=session, package_names=[name],
-                                     destination_path=str(partial), resume=part.is_file())
-            except Exception as e:
-                if "MD5" in str(e):
-                    part.unlink(missing_ok=True)  # corrupt: start afresh next time
-                raise SystemExit(f"{name}: download failed ({e}). Run again to resume.") from None
+            got = _fetch(dl, session, partial, name, resume=part.is_file())
+            if got.status == 416:  # the .part already reaches the end of the file
+                if got.md5 is not None and _md5(part) == got.md5:
+                    print(f"{name}: the partial download was already complete")
+                else:
+                    part.unlink(missing_ok=True)
+                    print(
+                        f"{name}: the partial download has the full length but the wrong MD5 "
+                        f"(corrupt); deleted it, downloading {name} again from the start"
+                    )
+                    got = _fetch(dl, session, partial, name, resume=False)
+                    if got.status == 416:
+                        part.unlink(missing_ok=True)
+                        raise SystemExit(
+                            f"{name}: download failed (the server answered HTTP 416 "
+                            "to a download from the start). Run again later."
+                        )
             os.replace(part, archive_dir / name)
             print(f"{name}: downloaded, MD5 verified")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from wlearn.data.cityscapes import Cityscapes, train_id
@@ -65,8 +66,9 @@ class _Resp:
     def __init__(self, status, text, content, js):
         self.status_code, self.text, self.content, self.js = status, text, content, js
 
-    def raise_for_status(self):
-        pass
+    def raise_for_status(self):  # as requests does
+        if self.status_code >= 400:
+            raise requests.HTTPError(f"{self.status_code} Client Error", response=self)
 
     def json(self):
         return self.js
@@ -102,6 +104,8 @@ class FakeSession:
         if "md5-sum" in url:
             return self._resp(text=hashlib.md5(data).hexdigest() + "  name")
         start = int(headers["Range"][6:-1]) if headers and "Range" in headers else 0
+        if start >= len(data):  # "Range Not Satisfiable": the client already has every byte
+            return self._resp(status=416)
         body = data[start:]
         if self.cut is not None:  # the connection drops after `cut` bytes
             body, self.cut = body[: self.cut], None
@@ -225,3 +229,63 @@ def test_bad_credentials_and_prompt(tmp_path, home, monkeypatch):
     import appdirs
 
     assert dl.getpass is getpass and dl.appdirs is appdirs  # the official module is restored
+
+
+def _complete_part(tmp_path, monkeypatch, *, corrupt: bool, cut: int | None = None):
+    """A root whose gtFine download stopped after its last byte, before the rename."""
+    from cityscapesscripts.download import downloader as dl
+
+    src = make_zips(tmp_path / "zips")
+    root = tmp_path / "cityscapes"
+    part = root / "archives" / ".partial" / "gtFine_trainvaltest.zip"
+    part.parent.mkdir(parents=True)
+    data = bytearray((src / part.name).read_bytes())
+    if corrupt:
+        data[len(data) // 2] ^= 0xFF  # full length, one byte wrong
+    part.write_bytes(bytes(data))
+    log = []
+    monkeypatch.setattr(dl.requests, "Session", lambda: FakeSession(src, log, cut=cut))
+    monkeypatch.setenv("CITYSCAPES_USERNAME", USER)
+    monkeypatch.setenv("CITYSCAPES_PASSWORD", PASSWORD)
+    return src, root, part, log
+
+
+def _file_requests(log):
+    return [(u.rsplit("=", 1)[1], h.get("Range")) for m, u, h in log if "file-handling" in u]
+
+
+def test_complete_part_resumes_to_a_verified_file(tmp_path, home, monkeypatch, capsys):
+    src, root, part, log = _complete_part(tmp_path, monkeypatch, corrupt=False)
+    n = part.stat().st_size
+    pc.prepare(root)
+    assert (root / pc.MARKER).is_file()
+    # one resume request past the end (answered 416), no second transfer of gtFine
+    assert _file_requests(log) == [("0", f"bytes={n}-"), ("1", None)]
+    assert (root / "archives" / part.name).read_bytes() == (src / part.name).read_bytes()
+    assert not any(part.parent.iterdir())
+    out = capsys.readouterr().out
+    assert "gtFine_trainvaltest.zip: the partial download was already complete" in out
+
+
+def test_corrupt_complete_part_is_downloaded_again_once(tmp_path, home, monkeypatch, capsys):
+    src, root, part, log = _complete_part(tmp_path, monkeypatch, corrupt=True)
+    n = part.stat().st_size
+    pc.prepare(root)
+    assert _file_requests(log) == [("0", f"bytes={n}-"), ("0", None), ("1", None)]
+    assert (root / "archives" / part.name).read_bytes() == (src / part.name).read_bytes()
+    assert not any(part.parent.iterdir())
+    out = capsys.readouterr().out
+    assert "wrong MD5 (corrupt); deleted it, downloading gtFine_trainvaltest.zip again" in out
+    assert (root / pc.MARKER).is_file()
+
+
+def test_corrupt_complete_part_then_failed_download_leaves_nothing(tmp_path, home, monkeypatch):
+    # the one new download is cut after 100 bytes: its MD5 fails too
+    src, root, part, log = _complete_part(tmp_path, monkeypatch, corrupt=True, cut=100)
+    n = part.stat().st_size
+    with pytest.raises(SystemExit, match="gtFine_trainvaltest.zip: download failed.*MD5"):
+        pc.prepare(root)
+    assert _file_requests(log) == [("0", f"bytes={n}-"), ("0", None)]  # retried once only
+    assert not (root / "archives" / part.name).exists()
+    assert not any(part.parent.iterdir())  # neither the corrupt nor the cut file is kept
+    assert sorted(p.name for p in root.iterdir()) == ["archives"]  # nothing extracted
