@@ -1,0 +1,672 @@
+"""Interactive explorers: move a slider instead of re-running a cell.
+
+An :class:`Explorer` pairs a draw function ``draw(axes, **values) -> summary`` with a few
+:class:`Control` s (sliders) and a list of static values. :meth:`Explorer.show` always draws a
+**static snapshot** (small multiples: one column per static value) as a PNG, so the figure is in
+the executed HTML and under nbval; when live (environment variable ``WLEARN_STATIC`` unset or
+``0``) it also displays the ipywidgets controls, whose output redraws the figure on every move.
+``tools/build_course.py`` and ``make notebooks`` set ``WLEARN_STATIC=1``.
+
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot (nothing leaks into
+the notebook's figure list) and displayed as PNG images, whatever the matplotlib backend.
+
+Four explorers, each computing through a pure, tested function of this module that calls
+:mod:`wlearn.ot`, :mod:`wlearn.ground` or :mod:`wlearn.severity`:
+
+- :func:`sinkhorn_reg` (:func:`sinkhorn_sweep`): ``reg`` against the Sinkhorn plan and value;
+- :func:`unbalanced_reg_m` (:func:`unbalanced_summary`): ``reg_m`` against the relaxed plan;
+- :func:`p_metric` (:func:`p_metric_summary`): ``p`` against ``line(K, p)`` and a prediction;
+- :func:`severity` (:func:`severity_map`): severity-matrix parameters against a segmentation.
+
+Introduced in notebooks/02_sinkhorn.ipynb, 03_unbalanced_relaxation.ipynb,
+04_mnist_p_metric.ipynb and 08_importance_aware_segmentation.ipynb.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+import wlearn.ot as wot
+from wlearn._checks import as_tensor, check_cost_matrix
+from wlearn._env import _FALSE, _TRUE
+from wlearn.ground import line
+from wlearn.metrics import ConfusionMatrix, mean_severity
+from wlearn.severity import severity_matrix
+
+__all__ = [
+    "Control",
+    "Explorer",
+    "is_static",
+    "p_metric",
+    "p_metric_summary",
+    "severity",
+    "severity_map",
+    "sinkhorn_reg",
+    "sinkhorn_sweep",
+    "unbalanced_reg_m",
+    "unbalanced_summary",
+]
+
+
+def is_static() -> bool:
+    """True when ``WLEARN_STATIC`` asks for static figures only (1/true/yes/on)."""
+    value = os.environ.get("WLEARN_STATIC")
+    v = (value or "").strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(
+        f"WLEARN_STATIC: expected one of 0/1, true/false, yes/no, on/off; got {value!r}"
+    )
+
+
+def _ipywidgets():
+    try:
+        import ipywidgets
+    except ImportError as err:
+        raise ImportError(
+            "ipywidgets is needed for the live explorers: pip install ipywidgets (or install the "
+            "course with pip install -e '.[lab]'); set WLEARN_STATIC=1 for the static figure only"
+        ) from err
+    return ipywidgets
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control of an :class:`Explorer`.
+
+    Exactly one kind: ``options`` (a selection slider, or a dropdown with ``dropdown=True``),
+    ``low``/``high``/``step`` (a float slider; logarithmic with ``log=True``, ``step`` then in
+    decades; an integer slider with ``integer=True``).
+    """
+
+    name: str
+    value: Any
+    options: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    integer: bool = False
+    dropdown: bool = False
+    description: str | None = None
+
+    def __post_init__(self):
+        if self.options is not None:
+            if len(self.options) == 0:
+                raise ValueError(f"{self.name}: expected at least one option, got none")
+        elif self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(
+                f"{self.name}: expected options or a range low < high, "
+                f"got low={self.low!r}, high={self.high!r}"
+            )
+        elif self.log and self.low <= 0:
+            raise ValueError(f"{self.name}: a log slider needs low > 0, got {self.low!r}")
+        self.check(self.value)
+
+    def check(self, v):
+        """Return ``v`` if this control can take it, else raise ValueError naming the control."""
+        if self.options is not None:
+            if v not in self.options:
+                raise ValueError(f"{self.name}: expected one of {list(self.options)}, got {v!r}")
+            return v
+        ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        if not ok or not self.low - 1e-12 <= v <= self.high + 1e-12:
+            raise ValueError(
+                f"{self.name}: expected a number in [{self.low:g}, {self.high:g}], got {v!r}"
+            )
+        return int(v) if self.integer else float(v)
+
+    def build(self, widgets):
+        """The ipywidgets control (``widgets`` is the ipywidgets module). Sliders redraw when
+        released (``continuous_update=False``), not on every step of a drag."""
+        common = {
+            "description": self.description or self.name,
+            "style": {"description_width": "initial"},
+        }
+        if self.options is not None:
+            opts = [(f"{o:g}" if isinstance(o, float) else str(o), o) for o in self.options]
+            if self.dropdown:
+                return widgets.Dropdown(options=opts, value=self.value, **common)
+            return widgets.SelectionSlider(
+                options=opts, value=self.value, continuous_update=False, **common
+            )
+        common["continuous_update"] = False
+        if self.integer:
+            return widgets.IntSlider(
+                value=self.value, min=self.low, max=self.high, step=self.step or 1, **common
+            )
+        if self.log:
+            return widgets.FloatLogSlider(
+                value=self.value,
+                base=10,
+                min=math.log10(self.low),
+                max=math.log10(self.high),
+                step=self.step or 0.1,
+                **common,
+            )
+        return widgets.FloatSlider(
+            value=self.value,
+            min=self.low,
+            max=self.high,
+            step=self.step or (self.high - self.low) / 20,
+            **common,
+        )
+
+
+class Explorer:
+    """A figure driven by controls, with a static rendering.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(axes, **values) -> dict``: draws one setting into ``axes`` (a list of
+        ``panels`` Axes) and returns a summary (numbers shown in the titles).
+    controls : sequence of Control
+    static : sequence
+        The settings of the static snapshot, one column each: dicts ``{control name: value}``
+        (missing names take the control's default), or plain values when there is one control.
+    panels : int
+        Axes per setting.
+    title : str
+    panel_size : (float, float)
+        Inches per panel.
+    """
+
+    def __init__(
+        self,
+        draw: Callable[..., dict],
+        controls: Sequence[Control],
+        static: Sequence,
+        *,
+        panels: int = 1,
+        title: str = "",
+        panel_size=(3.4, 3.0),
+    ):
+        if not callable(draw):
+            raise TypeError(
+                f"draw: expected a callable draw(axes, **values), got {type(draw).__name__}"
+            )
+        self.controls = {c.name: c for c in controls}
+        if not self.controls:
+            raise ValueError("controls: expected at least one Control, got none")
+        if isinstance(panels, bool) or not isinstance(panels, int) or panels < 1:
+            raise ValueError(f"panels: expected an integer >= 1, got {panels!r}")
+        self.draw, self.panels, self.title, self.panel_size = draw, panels, title, panel_size
+        if len(static) == 0:
+            raise ValueError(
+                "static: expected at least one setting for the static snapshot, got none"
+            )
+        self.static = [self._settings(s) for s in static]
+        self.figure = self.summary = self.last_static = None
+        self.widgets: dict = {}
+        self.output = None
+
+    def _settings(self, s) -> dict:
+        if not isinstance(s, Mapping):
+            if len(self.controls) != 1:
+                raise ValueError(
+                    f"static: expected dicts {{control name: value}} with "
+                    f"{len(self.controls)} controls, got {s!r}"
+                )
+            s = {next(iter(self.controls)): s}
+        unknown = set(s) - set(self.controls)
+        if unknown:
+            raise ValueError(
+                f"static: expected names among {list(self.controls)}, got {sorted(unknown)}"
+            )
+        return {n: c.check(s.get(n, c.value)) for n, c in self.controls.items()}
+
+    def static_figure(self):
+        """Small multiples over the static settings: a Figure of ``panels`` rows and one column
+        per setting, titled "static snapshot"."""
+        from matplotlib.figure import Figure
+
+        n, (w, h) = len(self.static), self.panel_size
+        fig = Figure(figsize=(w * n, h * self.panels + 0.5), layout="constrained")
+        axes = fig.subplots(self.panels, n, squeeze=False)
+        for j, values in enumerate(self.static):
+            self.draw(list(axes[:, j]), **values)
+        fig.suptitle(f"static snapshot: {self.title}")
+        self.last_static = fig
+        return fig
+
+    def update(self, **values) -> dict:
+        """Draw one setting (missing names: the controls' current or default values) into a new
+        figure, show it in the widget's output if built, and return the draw's summary."""
+        from matplotlib.figure import Figure
+
+        current = {n: w.value for n, w in self.widgets.items()}
+        settings = self._settings({**current, **values})
+        w, h = self.panel_size
+        fig = Figure(figsize=(w * self.panels, h + 0.4), layout="constrained")
+        axes = fig.subplots(1, self.panels, squeeze=False)
+        summary = self.draw(list(axes[0]), **settings)
+        fig.suptitle(self.title)
+        self.figure, self.summary = fig, summary
+        if self.output is not None:
+            from IPython.display import Image
+
+            self.output.outputs = ()
+            self.output.append_display_data(Image(data=_png(fig)))
+        return summary
+
+    def widget(self):
+        """The live control: the controls above an output redrawn on every change."""
+        widgets = _ipywidgets()
+        self.widgets = {n: c.build(widgets) for n, c in self.controls.items()}
+        self.output = widgets.Output()
+        for wdg in self.widgets.values():
+            wdg.observe(lambda change: self.update(), names="value")
+        self.update()
+        return widgets.VBox([*self.widgets.values(), self.output])
+
+    def show(self) -> None:
+        """Display the static snapshot and, unless ``WLEARN_STATIC=1``, the live widget."""
+        static = is_static()
+        fig = self.static_figure()
+        try:
+            from IPython.display import Image, display
+        except ImportError:  # no IPython: nothing to display into
+            return
+        display(Image(data=_png(fig)))
+        if not static:
+            display(self.widget())
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def _pick(values: Sequence, n: int = 4) -> list:
+    """At most ``n`` evenly spaced entries of ``values``, the ends included."""
+    if len(values) <= n:
+        return list(values)
+    return [values[i] for i in np.linspace(0, len(values) - 1, n).round().astype(int)]
+
+
+def _positive_list(values, name: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected a sequence of positive numbers, got {values!r}"
+        ) from None
+    if not out or not all(np.isfinite(v) and v > 0 for v in out) or len(set(out)) != len(out):
+        raise ValueError(f"{name}: expected distinct finite numbers > 0, got {values!r}")
+    return out
+
+
+def _plan_image(ax, plan, title):
+    ax.imshow(plan, cmap="magma")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+
+
+# --- reg against the Sinkhorn plan (lesson 02) ------------------------------------------------
+
+
+def sinkhorn_sweep(a, b, M, regs, *, max_iter: int = 20_000, tol: float = 1e-9) -> dict:
+    """Entropic transport for each ``reg`` against the exact value (Frogner et al. eq. 6 vs 3).
+
+    Parameters
+    ----------
+    a, b : tensor or array, shape (K,)
+        Measures of equal mass.
+    M : tensor or array, shape (K, K)
+        Ground cost.
+    regs : sequence of float, length R
+        Entropic regularizations ``reg > 0``.
+    max_iter, tol
+        Passed to :func:`wlearn.ot.sinkhorn`.
+
+    Returns
+    -------
+    dict
+        ``regs`` (R,), ``exact`` (float, :func:`wlearn.ot.emd`), ``values`` (R,) the transport
+        costs ``<T, M>`` (``ot.sinkhorn2``), ``n_iter`` (R,), ``converged`` (R,),
+        ``plans`` (R, K, K), all NumPy.
+    """
+    regs = _positive_list(regs, "regs")
+    exact = wot.emd(a, b, M).value.item()
+    runs = [wot.sinkhorn(a, b, M, r, max_iter=max_iter, tol=tol) for r in regs]
+    return {
+        "regs": np.array(regs),
+        "exact": exact,
+        "values": np.array([r.value.item() for r in runs]),
+        "n_iter": np.array([r.n_iter for r in runs]),
+        "converged": np.array([r.converged for r in runs]),
+        "plans": np.stack([r.plan.detach().cpu().double().numpy() for r in runs]),  # (R, K, K)
+    }
+
+
+def sinkhorn_reg(
+    a, b, M, regs=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003), *, static=None, max_iter: int = 20_000
+) -> Explorer:
+    """Explorer: ``reg`` against the Sinkhorn plan and its cost ``<T, M>`` next to the exact
+    Wasserstein distance, with the number of iterations. Two panels: the plan (rows: bins of
+    ``a``, columns: bins of ``b``) and ``<T, M> - W`` against ``reg``.
+
+    Parameters
+    ----------
+    a, b, M : as :func:`sinkhorn_sweep`
+    regs : sequence of float
+        The slider's positions (all solved once, up front).
+    static : sequence of float or None
+        Settings of the static snapshot (default: 4 of ``regs``, evenly spaced).
+    """
+    sweep = sinkhorn_sweep(a, b, M, regs, max_iter=max_iter)
+    regs = tuple(sweep["regs"].tolist())
+    gaps = np.maximum(sweep["values"] - sweep["exact"], 1e-16)
+
+    def draw(axes, reg):
+        k = regs.index(reg)
+        value, n_iter = float(sweep["values"][k]), int(sweep["n_iter"][k])
+        _plan_image(
+            axes[0],
+            sweep["plans"][k],
+            f"reg = {reg:g}: <T, M> = {value:.4f}\nW = {sweep['exact']:.4f}, {n_iter} iterations",
+        )
+        axes[1].loglog(regs, gaps, "o-", color="0.5")
+        axes[1].loglog([reg], [gaps[k]], "o", color="C3", ms=9)
+        axes[1].invert_xaxis()
+        axes[1].set_xlabel("reg")
+        axes[1].set_ylabel("<T, M> - W")
+        axes[1].set_title(f"reg = {reg:g}: gap {value - sweep['exact']:.2e}", fontsize=9)
+        return {"reg": reg, "value": value, "exact": sweep["exact"], "n_iter": n_iter}
+
+    control = Control("reg", regs[len(regs) // 2], options=regs)
+    return Explorer(
+        draw, [control], static or _pick(regs), panels=2, title="Sinkhorn plan and cost against reg"
+    )
+
+
+# --- reg_m against the unbalanced plan (lesson 03) --------------------------------------------
+
+
+def unbalanced_summary(h, y, M, reg, reg_m, *, max_iter: int = 100_000, tol: float = 1e-9) -> dict:
+    """The KL-relaxed plan (Frogner et al. eq. 8) and its two marginals, by
+    :func:`wlearn.ot.unbalanced_sinkhorn`.
+
+    Parameters
+    ----------
+    h, y : tensor or array, shape (K,)
+        Non-negative measures of any masses.
+    M : tensor or array, shape (K, K)
+    reg, reg_m : float
+        ``1/lambda`` and ``gamma``.
+
+    Returns
+    -------
+    dict
+        ``plan`` (K, K), ``row`` = ``T 1`` (K,), ``col`` = ``T^T 1`` (K,), ``objective`` (8),
+        ``value`` ``<T, M>``, ``mass`` ``sum T``, ``n_iter``, ``converged``; NumPy / floats.
+    """
+    res = wot.unbalanced_sinkhorn(h, y, M, reg, reg_m, max_iter=max_iter, tol=tol)
+    plan = res.plan.detach().cpu().double().numpy()  # (K, K)
+    return {
+        "plan": plan,
+        "row": plan.sum(1),
+        "col": plan.sum(0),
+        "objective": res.objective.item(),
+        "value": res.value.item(),
+        "mass": float(plan.sum()),
+        "n_iter": res.n_iter,
+        "converged": res.converged,
+    }
+
+
+def unbalanced_reg_m(h, y, M, reg, reg_ms=(0.01, 0.1, 1.0, 10.0), *, static=None) -> Explorer:
+    """Explorer: ``reg_m`` (gamma) against the relaxed plan, its marginals ``T 1`` and
+    ``T^T 1`` drawn over ``h`` and ``y``, and the objective (8). Three panels per setting; a
+    log slider from ``min(reg_ms)`` to ``max(reg_ms)``.
+
+    Parameters
+    ----------
+    h, y, M, reg : as :func:`unbalanced_summary`
+    reg_ms : sequence of float
+        Range of the slider and default static settings.
+    """
+    reg_ms = _positive_list(reg_ms, "reg_ms")
+    h = as_tensor(h, "h").double().numpy()
+    y = as_tensor(y, "y").double().numpy()
+
+    def draw(axes, reg_m):
+        s = unbalanced_summary(h, y, M, reg, reg_m)
+        _plan_image(
+            axes[0],
+            s["plan"],
+            f"reg_m = {reg_m:.3g}: objective {s['objective']:.4f}\nplan mass {s['mass']:.3f}",
+        )
+        for ax, target, marg, name in ((axes[1], h, s["row"], "h"), (axes[2], y, s["col"], "y")):
+            ax.bar(range(len(target)), target, color="0.75", label=name)
+            ax.step(range(len(marg)), marg, where="mid", color="C3", label="plan")
+            ax.set_title(
+                f"reg_m = {reg_m:.3g}: {'T 1' if name == 'h' else 'T^T 1'} vs {name}\n"
+                f"mass {marg.sum():.3f} (of {target.sum():.3f})",
+                fontsize=9,
+            )
+            ax.legend(fontsize=7)
+        return {"reg_m": reg_m, **{k: s[k] for k in ("objective", "value", "mass", "n_iter")}}
+
+    lo, hi = min(reg_ms), max(reg_ms)
+    control = Control("reg_m", reg_ms[len(reg_ms) // 2], low=lo, high=hi, log=True, step=0.05)
+    return Explorer(
+        draw,
+        [control],
+        static or _pick(sorted(reg_ms)),
+        panels=3,
+        title=f"relaxed transport against reg_m (reg = {reg:g})",
+    )
+
+
+# --- p against the ground metric and the prediction (lesson 04) -------------------------------
+
+
+def p_metric_summary(proba, labels, p: float, digit: int) -> dict:
+    """Cost of each predicted class for the true class ``digit`` under ``line(K, p)`` and the
+    mean predicted distribution over the samples of that class (Frogner et al. Fig. 4).
+
+    Parameters
+    ----------
+    proba : tensor or array, shape (N, K)
+        Predicted probabilities (e.g. :func:`wlearn.train.predict_proba`).
+    labels : tensor or array of int, shape (N,)
+    p : float
+        Exponent of :func:`wlearn.ground.line`.
+    digit : int
+        The true class, in ``[0, K)``.
+
+    Returns
+    -------
+    dict
+        ``cost`` (K,) = ``line(K, p)[:, digit]``, ``profile`` (K,) the mean prediction,
+        ``p_true`` its entry at ``digit``, ``expected_cost`` = ``profile @ cost``, the mean
+        one-hot Wasserstein loss ``sum_k h_k M[k, digit]`` (Liu et al. 2020, Theorem 1).
+    """
+    P = as_tensor(proba, "proba").double().cpu()
+    if P.ndim != 2:
+        raise ValueError(f"proba: expected shape (N, K), got {tuple(P.shape)}")
+    lab = torch.as_tensor(labels).cpu()
+    if lab.shape != (P.shape[0],):
+        raise ValueError(
+            f"labels: expected shape ({P.shape[0]},) to match proba, got {tuple(lab.shape)}"
+        )
+    K = P.shape[1]
+    if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < K:
+        raise ValueError(f"digit: expected an integer in [0, {K}), got {digit!r}")
+    mask = lab == int(digit)
+    if not mask.any():
+        raise ValueError(f"labels: expected samples of digit {digit}, got none")
+    profile = P[mask].mean(0).numpy()
+    cost = line(K, p)[:, int(digit)].numpy()
+    return {
+        "cost": cost,
+        "profile": profile,
+        "p_true": float(profile[digit]),
+        "expected_cost": float(profile @ cost),
+    }
+
+
+def p_metric(probs_by_p: Mapping, labels, *, digit: int = 4, static=None) -> Explorer:
+    """Explorer: the exponent ``p`` of ``line(K, p)`` (a selection slider over the trained
+    values) and the true digit (a slider) against the ground-cost row and the mean predicted
+    distribution of the model trained with that ``p``. Two panels per setting.
+
+    Parameters
+    ----------
+    probs_by_p : mapping {p: tensor or array (N, K)}
+        Test-set probabilities of one model per ``p`` (lesson 04's ``proba``).
+    labels : shape (N,)
+        True classes of the test set.
+    digit : int
+        Initial true digit (fixed in the static snapshot).
+    static : sequence of float or None
+        ``p`` values of the static snapshot (default: 4 of the keys, evenly spaced).
+    """
+    if not isinstance(probs_by_p, Mapping) or not probs_by_p:
+        raise ValueError(
+            f"probs_by_p: expected a non-empty mapping {{p: probabilities}}, got {probs_by_p!r}"
+        )
+    bad = [p for p in probs_by_p if isinstance(p, bool) or not isinstance(p, (int, float))]
+    if bad:
+        raise ValueError(f"probs_by_p: expected numeric keys p, got {bad!r}")
+    ps = tuple(sorted(probs_by_p))
+    K = as_tensor(probs_by_p[ps[0]], "probs_by_p").shape[-1]
+    p_metric_summary(probs_by_p[ps[0]], labels, ps[0], digit)  # validates labels and digit
+
+    def draw(axes, p, digit):
+        s = p_metric_summary(probs_by_p[p], labels, p, digit)
+        colors = ["k" if k == digit else "C0" for k in range(K)]
+        axes[0].bar(range(K), s["cost"], color=colors)
+        axes[0].set_ylim(0, 1)
+        axes[0].set_title(f"p = {p:g}: cost M[k, {digit}] of predicting k", fontsize=9)
+        axes[1].bar(range(K), s["profile"], color=colors)
+        axes[1].set_ylim(0, 1)
+        axes[1].set_title(
+            f"p = {p:g}, digit {digit}: P({digit}) = {s['p_true']:.2f}\n"
+            f"mean predicted distribution",
+            fontsize=9,
+        )
+        for ax in axes:
+            ax.set_xticks(range(K))
+            ax.set_xlabel("predicted digit k")
+        return {"p": p, "digit": digit, "p_true": s["p_true"], "expected_cost": s["expected_cost"]}
+
+    controls = [
+        Control("p", ps[len(ps) // 2], options=ps),
+        Control("digit", int(digit), low=0, high=K - 1, integer=True),
+    ]
+    return Explorer(
+        draw,
+        controls,
+        [{"p": p, "digit": int(digit)} for p in (static or _pick(ps))],
+        panels=2,
+        title="ground metric line(K, p) and the prediction it trains",
+    )
+
+
+# --- severity-matrix parameters against a segmentation (lesson 08) ----------------------------
+
+
+def severity_map(pred, target, D, *, ignore_index: int = 255) -> tuple[np.ndarray, float]:
+    """Per-pixel severity ``D[pred, target]`` of a segmentation and its mean over the
+    evaluated pixels (:func:`wlearn.metrics.mean_severity` of the confusion counts).
+
+    Parameters
+    ----------
+    pred, target : integer tensor or array, shape (H, W)
+        Predicted and true classes (``target == ignore_index`` is skipped).
+    D : tensor or array, shape (C, C)
+        Ground matrix, rows = predicted class, columns = true class.
+
+    Returns
+    -------
+    cost : ndarray, shape (H, W)
+        ``D[pred, target]``, NaN on ignored pixels.
+    mean : float
+    """
+    D = as_tensor(D, "D").double().cpu()
+    check_cost_matrix(D, "D")
+    pred, target = torch.as_tensor(pred).cpu().long(), torch.as_tensor(target).cpu().long()
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(
+            f"pred: expected an (H, W) map of target's shape {tuple(target.shape)}, "
+            f"got {tuple(pred.shape)}"
+        )
+    cm = ConfusionMatrix(D.shape[0], ignore_index=ignore_index)
+    cm.update(pred, target)  # checks the class range
+    keep = target != ignore_index
+    cost = torch.full(target.shape, float("nan"), dtype=torch.float64)  # (H, W)
+    cost[keep] = D[pred[keep], target[keep]]
+    return cost.numpy(), mean_severity(cm.confusion, D)
+
+
+def severity(
+    pred, target, *, dataset: str = "cityscapes", ignore_index: int = 255, static=None
+) -> Explorer:
+    """Explorer: the two discounts of :func:`wlearn.severity.severity_matrix`
+    (``same_family``, ``other_road_user``, sliders over (0, 1]) against the matrix and the
+    per-pixel cost map of a segmentation, with its mean severity. Two panels per setting.
+
+    Parameters
+    ----------
+    pred, target : shape (H, W)
+        A predicted segmentation and its ground truth (class indices, ``trainId`` order).
+    dataset : {"cityscapes", "camvid"}
+    static : sequence of dict or None
+        Settings of the static snapshot (default: the defaults, no discount, strong discounts).
+    """
+    C = severity_matrix(dataset).shape[0]
+    severity_map(pred, target, torch.zeros(C, C), ignore_index=ignore_index)  # validates
+
+    def draw(axes, same_family, other_road_user):
+        D = severity_matrix(dataset, same_family=same_family, other_road_user=other_road_user)
+        cost, mean = severity_map(pred, target, D, ignore_index=ignore_index)
+        axes[0].imshow(D.numpy(), cmap="magma", vmin=0, vmax=1)
+        axes[0].set_xlabel("true class")
+        axes[0].set_ylabel("predicted class")
+        axes[0].set_title(
+            f"same_family = {same_family:g}\nother_road_user = {other_road_user:g}", fontsize=9
+        )
+        from matplotlib import colormaps
+
+        axes[1].imshow(cost, cmap=colormaps["magma"].with_extremes(bad="0.6"), vmin=0, vmax=1)
+        axes[1].set_xticks([])
+        axes[1].set_yticks([])
+        axes[1].set_title(f"cost D[pred, true] per pixel\nmean severity {mean:.4f}", fontsize=9)
+        return {
+            "same_family": same_family,
+            "other_road_user": other_road_user,
+            "mean_severity": mean,
+        }
+
+    controls = [
+        Control("same_family", 0.25, low=0.05, high=1.0, step=0.05),
+        Control("other_road_user", 0.5, low=0.05, high=1.0, step=0.05),
+    ]
+    static = static or [
+        {},
+        {"same_family": 1.0, "other_road_user": 1.0},
+        {"same_family": 0.1, "other_road_user": 0.25},
+    ]
+    return Explorer(
+        draw,
+        controls,
+        static,
+        panels=2,
+        panel_size=(3.6, 3.2),
+        title=f"severity matrix ({dataset}) and a segmentation's cost",
+    )
