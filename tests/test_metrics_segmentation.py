@@ -198,3 +198,47 @@ def test_all_reduce_sums_counts_over_two_gloo_processes(tmp_path):
     assert not torch.equal(r0["own"], r1["own"])  # each rank counted a different shard
     assert torch.equal(r0["own"] + r1["own"], whole.confusion)
     assert torch.equal(r0["total"], whole.confusion) and torch.equal(r1["total"], whole.confusion)
+
+
+def test_no_course_code_reaches_np_in1d():
+    """The official evaluation calls ``np.in1d`` (removed in NumPy 2.4); the course scores with
+    its own ConfusionMatrix and uses that evaluation only as the reference above (shimmed).
+    Every ``cityscapesscripts`` module that the course imports (labels, downloader, trainId
+    conversion, and whatever they import) must be free of ``in1d``."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sources = [
+        *repo.glob("wlearn/**/*.py"),
+        *repo.glob("data_scripts/*.py"),
+        *repo.glob("benchmarks/*.py"),
+        *repo.glob("notebooks/*.ipynb"),
+    ]
+    pattern = re.compile(r"(?:from|import)\s+(cityscapesscripts[\w.]*)(?:\s+import\s+(\w+))?")
+    used = set()
+    for f in sources:
+        for mod, name in pattern.findall(f.read_text()):
+            used.add(f"{mod}.{name}" if name else mod)
+    assert "cityscapesscripts.helpers.labels" in used and len(used) >= 3
+    assert not any(".evaluation" in m for m in used)
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {sorted(used)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except ModuleNotFoundError:\n"  # `from package import function`
+        "        importlib.import_module(m.rsplit('.', 1)[0])\n"
+        "print(json.dumps({k: getattr(v, '__file__', None) for k, v in sys.modules.items()"
+        " if k.startswith('cityscapesscripts')}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "cityscapesscripts.preparation.json2labelImg" in loaded
+    assert not any(".evaluation" in m for m in loaded)
+    for m, path in loaded.items():
+        if path:
+            assert "in1d" not in Path(path).read_text(), m
