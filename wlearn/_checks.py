@@ -1,6 +1,11 @@
 """Input validation shared by the solvers and the losses.
 
-Every error names the argument, what was expected and what was received.
+Every error names the argument, what was expected and what was received, and ends with how to
+fix it. The fix depends on what the argument is, and the project names its arguments the same
+way everywhere (``input``, ``target``, ``a``, ``b``, ``M``, ``D``, ``reg``...), so the fixes
+are looked up by name in :data:`FIXES`; a caller can pass its own with ``fix=``.
+
+Used by :mod:`wlearn.ot` and :mod:`wlearn.losses`; see notebooks/01_optimal_transport.ipynb.
 """
 
 from __future__ import annotations
@@ -10,18 +15,117 @@ import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
+_SOFTMAX = "if these are logits, apply torch.softmax(logits, dim=1) first"
+_GROUND = (
+    "a ground cost is a non-negative (K, K) distance matrix, one row per predicted class and "
+    "one column per true class: build it with wlearn.ground (line, grid, euclidean, "
+    "severity_matrix)"
+)
+_MEASURE = "a and b are measures: non-negative weights such as histograms or softmax outputs"
+_NAN = "look for NaN/inf in the data, or a model that diverged (lower lr)"
+_REG = (
+    "the entropic regularization must be > 0: try reg = 0.1 * M.max() (smaller is closer to "
+    "exact transport but needs more iterations; wlearn.ot.emd solves the exact problem)"
+)
+
+FIXES: dict[tuple[str, str], str] = {
+    ("input", "nonnegative"): _SOFTMAX + " (torch.exp(logits) for an unnormalized measure)",
+    ("input", "simplex"): _SOFTMAX + " (wlearn.train.fit does it with output='proba')",
+    ("target", "nonnegative"): "targets are measures (0/1 tags, counts or probabilities), "
+    "never negative",
+    ("target", "simplex"): "divide each row by its sum (target / target.sum(1, keepdim=True)); "
+    "for class indices use torch.nn.functional.one_hot(y, K).float()",
+    ("M", "nonnegative"): _GROUND,
+    ("M", "square"): _GROUND,
+    ("D", "nonnegative"): _GROUND,
+    ("D", "square"): _GROUND,
+    ("a", "nonnegative"): _MEASURE,
+    ("b", "nonnegative"): _MEASURE,
+    ("a", "simplex"): "divide a by its sum (a / a.sum(-1, keepdim=True))",
+    ("b", "simplex"): "divide b by its sum (b / b.sum(-1, keepdim=True))",
+    ("a", "shape"): "give a one bin per row of M: shape (K,) or a batch (B, K) with K = M.shape[0]",
+    ("b", "shape"): "give b one bin per column of M: shape (K,) or a batch (B, K) with "
+    "K = M.shape[1]",
+    ("reg", "positive"): _REG,
+    ("reg_m", "positive"): "the marginal relaxation gamma must be > 0: larger values keep the "
+    "plan's marginals closer to a and b",
+    ("tol", "positive"): "use a small positive tolerance such as 1e-6",
+    ("any", "finite"): _NAN,
+    ("any", "nonnegative"): "pass non-negative values",
+    ("any", "positive"): "pass a finite number > 0",
+    ("any", "simplex"): "divide each row by its sum",
+    ("any", "square"): "pass a square (K, K) matrix",
+    ("any", "shape"): "pass one entry per class of M",
+    ("any", "type"): "convert it with torch.as_tensor(x)",
+}
+"""How to fix each kind of failed check, by argument name (``"any"``: every other name)."""
+
+
+def fix_for(name: str, kind: str) -> str:
+    """The fix text of :data:`FIXES` for argument ``name`` and check ``kind``.
+
+    Parameters
+    ----------
+    name : str
+        Argument name as the error shows it; an index suffix is ignored (``"reg_m[0]"``).
+    kind : {"finite", "nonnegative", "positive", "simplex", "square", "shape", "type"}
+        Which check failed.
+
+    Returns
+    -------
+    str
+        The fix for ``name``, else the generic fix of ``kind``.
+
+    See notebooks/01_optimal_transport.ipynb for the solvers whose errors use it.
+    """
+    base = name.split("[")[0]
+    return FIXES.get((base, kind)) or FIXES[("any", kind)]
+
+
+def _with_fix(msg: str, name: str, kind: str, fix: str | None) -> str:
+    return f"{msg}; {fix if fix is not None else fix_for(name, kind)}"
+
 
 def as_tensor(x, name: str, *, like: torch.Tensor | None = None) -> torch.Tensor:
-    """Convert ``x`` (tensor, array or list) to a floating tensor.
+    """Convert ``x`` (tensor, array, list or number) to a floating tensor.
 
-    NumPy arrays and lists become float64 tensors (or ``like``'s dtype and device).
+    NumPy arrays and lists become float64 tensors; with ``like``, the result is moved and cast to
+    ``like``'s device and dtype (so a ground matrix follows its input, whatever the device).
+
+    Parameters
+    ----------
+    x : torch.Tensor, numpy.ndarray, list, tuple or number, any shape
+        The value to convert.
+    name : str
+        Argument name used in the error message.
+    like : torch.Tensor, optional, any shape
+        Reference for the device and dtype.
+
+    Returns
+    -------
+    torch.Tensor, the shape of ``x``
+        Floating (integer tensors become the default float dtype).
+
+    Raises
+    ------
+    TypeError
+        When ``x`` is none of the above; the message says how to convert it.
+
+    Used by :mod:`wlearn.ot` (notebooks/01_optimal_transport.ipynb).
     """
     if isinstance(x, torch.Tensor):
         t = x
     elif isinstance(x, (np.ndarray, list, tuple, float, int, np.floating)):
         t = torch.as_tensor(np.asarray(x, dtype=np.float64))
     else:
-        raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {type(x).__name__}")
+        raise TypeError(
+            _with_fix(
+                f"{name}: expected a torch.Tensor or numpy array, got {type(x).__name__}",
+                name,
+                "type",
+                None,
+            )
+        )
     if like is not None:
         return t.to(device=like.device, dtype=like.dtype)
     if t.dtype not in FLOAT_DTYPES:
@@ -29,57 +133,180 @@ def as_tensor(x, name: str, *, like: torch.Tensor | None = None) -> torch.Tensor
     return t
 
 
-def check_finite(t: torch.Tensor, name: str) -> None:
-    """Raise if ``t`` holds NaN or inf."""
+def check_finite(t: torch.Tensor, name: str, *, fix: str | None = None) -> None:
+    """Raise ``ValueError`` if ``t`` holds NaN or inf.
+
+    Parameters
+    ----------
+    t : torch.Tensor, any shape
+        Values to check.
+    name : str
+        Argument name used in the error message.
+    fix : str, optional
+        How to fix it (default: :func:`fix_for` ``(name, "finite")``).
+
+    See notebooks/01_optimal_transport.ipynb.
+    """
     if not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).sum().item()
-        raise ValueError(f"{name}: expected finite values, got {bad} NaN/inf entries")
+        raise ValueError(
+            _with_fix(
+                f"{name}: expected finite values, got {bad} NaN/inf entries", name, "finite", fix
+            )
+        )
 
 
-def check_nonnegative(t: torch.Tensor, name: str) -> None:
-    """Raise if ``t`` holds NaN, inf or a negative entry."""
+def check_nonnegative(t: torch.Tensor, name: str, *, fix: str | None = None) -> None:
+    """Raise ``ValueError`` if ``t`` holds NaN, inf or a negative entry.
+
+    Parameters
+    ----------
+    t : torch.Tensor, any shape
+        Values to check.
+    name : str
+        Argument name used in the error message.
+    fix : str, optional
+        How to fix a negative entry (default: :func:`fix_for` ``(name, "nonnegative")``;
+        for ``input``: apply a softmax to the logits).
+
+    See notebooks/01_optimal_transport.ipynb.
+    """
     check_finite(t, name)
     if (t < 0).any():
-        raise ValueError(f"{name}: expected non-negative values, got minimum {t.min().item():.3g}")
+        raise ValueError(
+            _with_fix(
+                f"{name}: expected non-negative values, got minimum {t.min().item():.3g}",
+                name,
+                "nonnegative",
+                fix,
+            )
+        )
 
 
-def check_positive_scalar(x, name: str) -> float:
-    """Return ``x`` as a float, raising unless it is a finite number > 0."""
+def check_positive_scalar(x, name: str, *, fix: str | None = None) -> float:
+    """Return ``x`` as a float, raising unless it is a finite number > 0.
+
+    Parameters
+    ----------
+    x : float
+        The number (``reg``, ``reg_m``, ``tol``, ``p``, ``tau``...).
+    name : str
+        Argument name used in the error message.
+    fix : str, optional
+        How to fix it (default: :func:`fix_for` ``(name, "positive")``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        When ``x`` is not a number.
+    ValueError
+        When it is not finite or not > 0.
+
+    See notebooks/02_sinkhorn.ipynb (``reg``) and 03_unbalanced_relaxation.ipynb (``reg_m``).
+    """
     try:
         v = float(x)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a positive number, got {x!r}") from None
+        raise TypeError(
+            _with_fix(f"{name}: expected a positive number, got {x!r}", name, "positive", fix)
+        ) from None
     if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {x!r}")
+        raise ValueError(
+            _with_fix(f"{name}: expected a finite number > 0, got {x!r}", name, "positive", fix)
+        )
     return v
 
 
 def check_cost_matrix(M: torch.Tensor, name: str = "M") -> None:
-    """Raise unless ``M`` is a square, finite, non-negative 2-D matrix."""
+    """Raise ``ValueError`` unless ``M`` is a square, finite, non-negative 2-D matrix.
+
+    Parameters
+    ----------
+    M : torch.Tensor, shape (K, K)
+        Ground cost.
+    name : str
+        Argument name used in the error message (``"M"`` or ``"D"``).
+
+    See notebooks/01_optimal_transport.ipynb.
+    """
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise ValueError(f"{name}: expected a square (K, K) matrix, got shape {tuple(M.shape)}")
+        raise ValueError(
+            _with_fix(
+                f"{name}: expected a square (K, K) matrix, got shape {tuple(M.shape)}",
+                name,
+                "square",
+                None,
+            )
+        )
     check_nonnegative(M, name)
 
 
 def check_histograms(t: torch.Tensor, name: str, K: int) -> None:
-    """Raise unless ``t`` has shape ``(K,)`` or ``(B, K)`` and non-negative finite entries."""
+    """Raise ``ValueError`` unless ``t`` has shape ``(K,)`` or ``(B, K)`` and non-negative
+    finite entries.
+
+    Parameters
+    ----------
+    t : torch.Tensor, shape (K,) or (B, K)
+        One measure or a batch of them.
+    name : str
+        Argument name used in the error message (``"a"`` or ``"b"``).
+    K : int
+        Number of bins: the size of the ground matrix.
+
+    See notebooks/01_optimal_transport.ipynb.
+    """
     if t.ndim not in (1, 2) or t.shape[-1] != K:
         raise ValueError(
-            f"{name}: expected shape ({K},) or (B, {K}) to match M of shape ({K}, {K}), "
-            f"got {tuple(t.shape)}"
+            _with_fix(
+                f"{name}: expected shape ({K},) or (B, {K}) to match M of shape ({K}, {K}), "
+                f"got {tuple(t.shape)}",
+                name,
+                "shape",
+                None,
+            )
         )
     check_nonnegative(t, name)
 
 
-def check_simplex(t: torch.Tensor, name: str, atol: float | None = None) -> None:
-    """Raise unless every row of ``t`` is non-negative and sums to one (within ``atol``)."""
-    check_nonnegative(t, name)
+def check_simplex(
+    t: torch.Tensor, name: str, atol: float | None = None, *, fix: str | None = None
+) -> None:
+    """Raise ``ValueError`` unless every row of ``t`` is non-negative and sums to one.
+
+    Parameters
+    ----------
+    t : torch.Tensor, shape (..., K)
+        Rows along the last axis.
+    name : str
+        Argument name used in the error message.
+    atol : float, optional
+        Tolerance on the row sums (default 1e-3 for float16/bfloat16/float32, 1e-6 for
+        float64).
+    fix : str, optional
+        How to fix it (default: :func:`fix_for` ``(name, "simplex")``; for ``input``: apply a
+        softmax to the logits).
+
+    See notebooks/02_sinkhorn.ipynb (the Sinkhorn loss compares histograms).
+    """
+    if (t < 0).any() and fix is None and name == "input":  # negative rows: certainly logits
+        fix = fix_for(name, "simplex")
+    check_nonnegative(t, name, fix=fix)
     if atol is None:
         atol = 1e-3 if t.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-6
     s = t.sum(-1)
     err = (s - 1).abs().max().item()
     if err > atol:
         raise ValueError(
-            f"{name}: expected rows on the probability simplex (sum 1 within {atol:g}), "
-            f"got row sums off by up to {err:.3g}"
+            _with_fix(
+                f"{name}: expected rows on the probability simplex (sum 1 within {atol:g}), "
+                f"got row sums off by up to {err:.3g}",
+                name,
+                "simplex",
+                fix,
+            )
         )

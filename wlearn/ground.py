@@ -28,7 +28,8 @@ def _scale_unit(M: torch.Tensor) -> torch.Tensor:
 
 def _check_size(K, name: str = "K", minimum: int = 2) -> int:
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {K!r}")
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {K!r}; pass the number "
+                         "of classes as a Python int (e.g. int(logits.shape[1]))")
     return int(K)
 
 
@@ -60,6 +61,13 @@ def line(K: int, p: float = 1.0, *, scale: bool = True) -> torch.Tensor:
 def grid(n: int, *, scale: bool = True) -> torch.Tensor:
     """Classes on an ``n x n`` grid in the plane, Euclidean distances between them
     (Frogner et al. 2015, Fig. 2 and Appendix E.1). Class ``k`` sits at ``(k // n, k % n)``.
+
+    Parameters
+    ----------
+    n : int
+        Side of the grid (>= 1); ``K = n * n`` classes.
+    scale : bool
+        Scale into [0, 1) as in the paper's footnote 5 (default).
 
     Returns
     -------
@@ -95,7 +103,8 @@ def euclidean(X, *, normalize: bool = True, scale: bool = False) -> torch.Tensor
         norms = X.norm(dim=1, keepdim=True)
         if (norms == 0).any():
             raise ValueError("X: cannot normalize rows of zero length (row "
-                             f"{int((norms[:, 0] == 0).nonzero()[0])})")
+                             f"{int((norms[:, 0] == 0).nonzero()[0])}); drop or replace the "
+                             "zero vectors, or pass normalize=False")
         X = X / norms
     M = torch.cdist(X, X).clamp_min(0)
     M.fill_diagonal_(0)
@@ -105,26 +114,64 @@ def euclidean(X, *, normalize: bool = True, scale: bool = False) -> torch.Tensor
 def _as_ground(D, name: str = "D") -> torch.Tensor:
     D = as_tensor(D, name)
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
-        raise ValueError(f"{name}: expected a square (C, C) matrix, got shape {tuple(D.shape)}")
+        raise ValueError(f"{name}: expected a square (C, C) matrix, got shape {tuple(D.shape)}; "
+                         "pass distances between every pair of classes, e.g. "
+                         "wlearn.ground.severity_matrix()")
     check_nonnegative(D, name)
     return D
 
 
 def power(D, p: float) -> torch.Tensor:
-    """``f(d) = d^p`` elementwise (Liu et al. 2020, eq. 3; ``p = 2`` is Cramer-like)."""
+    """``f(d) = d^p`` elementwise (Liu et al. 2020, eq. 3; ``p = 2`` is Cramer-like).
+
+    Parameters
+    ----------
+    D : tensor or array, shape (C, C)
+        Non-negative ground distances.
+    p : float
+        Exponent > 0.
+
+    Returns
+    -------
+    torch.Tensor, shape (C, C)
+        In the dtype of ``D`` (float64 for arrays).
+    """
     p = check_positive_scalar(p, "p")
     return _as_ground(D) ** p
 
 
 def huber(D, tau: float) -> torch.Tensor:
-    """Huber transform ``H_tau(d) = d^2 if d <= tau else tau (2 d - tau)`` (Liu et al. 2020, eq. 4)."""
+    """Huber transform ``H_tau(d) = d^2 if d <= tau else tau (2 d - tau)`` (Liu et al. 2020, eq. 4).
+
+    Parameters
+    ----------
+    D : tensor or array, shape (C, C)
+        Non-negative ground distances.
+    tau : float
+        Threshold > 0 between the quadratic and the linear part.
+
+    Returns
+    -------
+    torch.Tensor, shape (C, C)
+    """
     tau = check_positive_scalar(tau, "tau")
     D = _as_ground(D)
     return torch.where(D <= tau, D**2, tau * (2 * D - tau))
 
 
 def step(D) -> torch.Tensor:
-    """``f(d) = 1[d != 0]``: the 0-1 metric on the same support (Liu et al. 2020, eq. 5)."""
+    """``f(d) = 1[d != 0]``: the 0-1 metric on the same support (Liu et al. 2020, eq. 5).
+
+    Parameters
+    ----------
+    D : tensor or array, shape (C, C)
+        Non-negative ground distances.
+
+    Returns
+    -------
+    torch.Tensor, shape (C, C)
+        0 where ``D`` is 0, 1 elsewhere.
+    """
     D = _as_ground(D)
     return (D != 0).to(D.dtype)
 

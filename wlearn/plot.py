@@ -31,11 +31,22 @@ def plot_class_probabilities(ps, profiles, *, true_class: int, neighbors=(), ax=
         Drawn thick and black.
     neighbors : sequence of int
         Drawn thick and dashed.
+    ax : matplotlib Axes, optional
+        Where to draw (default: the current axes).
+    title : str, optional
+        Default: "test images of digit {true_class}".
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     ax = _axes(ax)
     P = np.asarray(profiles, dtype=float)
     if P.ndim != 2 or P.shape[0] != len(ps):
-        raise ValueError(f"profiles: expected shape ({len(ps)}, K), got {P.shape}")
+        raise ValueError(f"profiles: expected shape ({len(ps)}, K), got {P.shape}; one row per "
+                         "value of ps, one column per class")
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -60,20 +71,53 @@ def plot_mean_with_spread(x, values, *, label: str, ax=None, color=None, marker=
     Parameters
     ----------
     x : sequence, length X
+        The x values.
     values : array, shape (S, X)
         ``S`` repeats (e.g. seeds) of each point.
+    label : str
+        Legend entry of the mean curve.
+    ax : matplotlib Axes, optional
+        Where to draw (default: the current axes).
+    color : matplotlib colour, optional
+        Of the curve and its band (default: the next colour of the cycle).
+    marker : str
+        Marker of the mean curve.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Introduced in notebooks/05_noisy_label_grid.ipynb.
     """
     ax = _axes(ax)
     V = np.asarray(values, dtype=float)
     if V.ndim != 2 or V.shape[1] != len(x):
-        raise ValueError(f"values: expected shape (S, {len(x)}), got {V.shape}")
+        raise ValueError(f"values: expected shape (S, {len(x)}), got {V.shape}; one row per "
+                         "repeat (seed), one column per x value")
     (line,) = ax.plot(x, V.mean(0), marker=marker, label=label, color=color)
     ax.fill_between(x, V.min(0), V.max(0), color=line.get_color(), alpha=0.2)
     return ax
 
 
 def plot_history(history, *, ax=None, label: str | None = None):
-    """Per-epoch training loss of a :class:`wlearn.train.History`."""
+    """Per-epoch training loss of a :class:`wlearn.train.History`.
+
+    Parameters
+    ----------
+    history : wlearn.train.History
+        What :func:`wlearn.train.fit` returned.
+    ax : matplotlib Axes, optional
+        Where to draw (default: the current axes).
+    label : str, optional
+        Legend entry.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    See also notebooks/04_mnist_p_metric.ipynb, where :func:`wlearn.train.fit` first records a
+    ``History``.
+    """
     ax = _axes(ax)
     ax.plot(history.epochs, history.train_loss, label=label)
     ax.set_xlabel("epoch")

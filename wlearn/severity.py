@@ -51,7 +51,8 @@ _MOVING = ("vru", "vehicle")
 
 def _check_dataset(dataset: str) -> str:
     if dataset not in ("cityscapes", "camvid"):
-        raise ValueError(f"dataset: expected 'cityscapes' or 'camvid', got {dataset!r}")
+        raise ValueError(f"dataset: expected 'cityscapes' or 'camvid', got {dataset!r}; pass "
+                         "the name in lower case")
     return dataset
 
 
@@ -94,7 +95,20 @@ def importance_groups(dataset: str = "cityscapes") -> dict[str, int]:
 
 def vulnerable_road_users(dataset: str = "cityscapes") -> tuple[str, ...]:
     """Classes of people and two-wheelers: person, rider, motorcycle, bicycle (CamVid:
-    pedestrian, bicyclist)."""
+    pedestrian, bicyclist), the road users hurt by any mistake in :func:`severity_matrix`.
+
+    Group 4 of the Importance-Aware Loss (Chen, Gong & Yang 2017, as quoted by Liu et al. 2020,
+    Related Work) also holds the vehicles; these are its unprotected members.
+
+    Parameters
+    ----------
+    dataset : {"cityscapes", "camvid"}
+
+    Returns
+    -------
+    tuple of str
+        Class names, in class-index order.
+    """
     fam = _FAMILIES[_check_dataset(dataset)]
     return tuple(n for n in importance_groups(dataset) if fam[n] == "vru")
 

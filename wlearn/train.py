@@ -43,7 +43,21 @@ Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def accuracy_metric(proba: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows whose arg-max is the label (``y`` int (N,) or (N, K) one-hot)."""
+    """Fraction of rows whose arg-max is the label: the default metric of :func:`fit`.
+
+    Parameters
+    ----------
+    proba : torch.Tensor, shape (N, K)
+        Predicted probabilities (or any scores).
+    y : torch.Tensor, shape (N,) integer or (N, K) one-hot
+        True classes.
+
+    Returns
+    -------
+    float
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
+    """
     y = y.argmax(-1) if y.ndim == 2 else y
     return (proba.argmax(-1) == y).double().mean().item()
 
@@ -60,6 +74,8 @@ class History:
         Each metric on the validation data, after each epoch (empty without validation data).
     seconds : float
         Wall-clock time of the whole fit.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -68,26 +84,41 @@ class History:
 
     @property
     def epochs(self) -> list[int]:
+        """Epoch numbers ``1 .. len(train_loss)``, for plotting."""
         return list(range(1, len(self.train_loss) + 1))
 
 
 def _check_choice(value, name, choices):
     if value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}; {_CHOICE_FIX[name]}")
     return value
+
+
+_CHOICE_FIX = {
+    "output": "'proba' for losses that compare histograms (SinkhornLoss), 'logits' for "
+    "CrossEntropyLoss and OneHotWassersteinLoss",
+    "target": "'onehot' for losses that compare histograms (SinkhornLoss), 'index' for "
+    "CrossEntropyLoss and OneHotWassersteinLoss",
+    "optimizer": "pass 'adam' or 'sgd'",
+}
 
 
 def _check_data(X, y, name_X="X", name_y="y"):
     if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name_X}: expected a torch.Tensor, got {type(X).__name__}")
+        raise TypeError(f"{name_X}: expected a torch.Tensor, got {type(X).__name__}; convert it "
+                        f"with torch.as_tensor({name_X}, dtype=torch.float32)")
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name_y}: expected a torch.Tensor, got {type(y).__name__}")
+        raise TypeError(f"{name_y}: expected a torch.Tensor, got {type(y).__name__}; convert it "
+                        f"with torch.as_tensor({name_y})")
     if X.ndim < 1 or len(X) == 0 or len(X) != len(y):
-        raise ValueError(f"{name_y}: expected {len(X)} rows to match {name_X}, got {len(y)}")
+        raise ValueError(f"{name_y}: expected {len(X)} rows to match {name_X}, got {len(y)}; "
+                         "give one label per row of the data")
     if y.ndim == 1 and (y.is_floating_point() or y.dtype == torch.bool):
-        raise TypeError(f"{name_y}: expected integer class labels, got dtype {y.dtype}")
+        raise TypeError(f"{name_y}: expected integer class labels, got dtype {y.dtype}; convert "
+                        f"with {name_y}.long()")
     if y.ndim not in (1, 2):
-        raise ValueError(f"{name_y}: expected shape (N,) or (N, K), got {tuple(y.shape)}")
+        raise ValueError(f"{name_y}: expected shape (N,) or (N, K), got {tuple(y.shape)}; pass "
+                         "class indices (N,) or target rows (N, K)")
 
 
 def _prepare(logits: torch.Tensor, y: torch.Tensor, output: str, target: str):
@@ -104,7 +135,7 @@ def _prepare(logits: torch.Tensor, y: torch.Tensor, output: str, target: str):
 
 def _positive_int(x, name):
     if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {x!r}")
+        raise ValueError(f"{name}: expected a positive integer, got {x!r}; pass an int >= 1")
     return x
 
 
@@ -147,7 +178,7 @@ def fit(
     optimizer : {"adam", "sgd"}
     weight_decay : float
         L2 penalty passed to the optimizer.
-    X_val, y_val : torch.Tensor, optional
+    X_val, y_val : torch.Tensor, shapes (N_val, ...) and (N_val,) or (N_val, K), optional
         Data on which ``metrics`` are computed after every epoch.
     metrics : dict of str -> callable, optional
         ``fn(proba, y)`` -> float; default ``{"accuracy": accuracy_metric}``.
@@ -164,6 +195,8 @@ def fit(
     -------
     History
         Per-epoch training loss and validation metrics.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     _check_data(X, y)
     _check_choice(output, "output", OUTPUTS)
@@ -172,9 +205,10 @@ def fit(
     n_epochs = _positive_int(n_epochs, "n_epochs")
     batch_size = _positive_int(batch_size, "batch_size")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: expected a finite number > 0, got {lr!r}")
+        raise ValueError(f"lr: expected a finite number > 0, got {lr!r}; try lr=1e-3 with Adam")
     if (X_val is None) != (y_val is None):
-        raise ValueError("X_val, y_val: expected both or neither")
+        raise ValueError("X_val, y_val: expected both or neither; pass the validation labels "
+                         "with the validation data")
     if X_val is not None:
         _check_data(X_val, y_val, "X_val", "y_val")
     metrics = dict(metrics) if metrics is not None else {"accuracy": accuracy_metric}
@@ -218,9 +252,29 @@ def fit(
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, X: torch.Tensor, *, batch_size: int = 4096,
                   device=None) -> torch.Tensor:
-    """``softmax(model(X))`` in evaluation mode, by batches; returned on the CPU, shape (N, K)."""
+    """``softmax(model(X))`` in evaluation mode, by batches; returned on the CPU.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``X[batch]`` to logits of shape (B, K).
+    X : torch.Tensor, shape (N, ...)
+        Inputs (moved to the model's device and dtype batch by batch).
+    batch_size : int
+        Rows per forward pass.
+    device : str or torch.device, optional
+        Default: the device of the model's parameters.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, K)
+        Rows on the simplex, on the CPU.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
+    """
     if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X: expected a torch.Tensor, got {type(X).__name__}")
+        raise TypeError(f"X: expected a torch.Tensor, got {type(X).__name__}; convert it with "
+                        "torch.as_tensor(X, dtype=torch.float32)")
     batch_size = _positive_int(batch_size, "batch_size")
     dev = get_device(device) if device is not None else next(model.parameters()).device
     dtype = next(model.parameters()).dtype
@@ -237,9 +291,27 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *,
              device=None) -> dict[str, float]:
     """Metrics of ``model`` on ``(X, y)``: ``{name: fn(proba, y)}``, default accuracy.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``X[batch]`` to logits of shape (B, K).
+    X : torch.Tensor, shape (N, ...)
+        Inputs.
+    y : torch.Tensor, shape (N,) int64 labels, or (N, K) float targets
+        What each metric compares the probabilities with.
+    metrics : dict of str -> callable, optional
+        ``fn(proba (N, K), y)`` -> float; default ``{"accuracy": accuracy_metric}``.
+    batch_size : int
+        Rows per forward pass.
+    device : str or torch.device, optional
+        Default: the device of the model's parameters.
+
     Returns
     -------
     dict of str -> float
+
+    See also notebooks/04_mnist_p_metric.ipynb, which trains and scores with :func:`fit` and
+    :func:`predict_proba`.
     """
     _check_data(X, y)
     metrics = dict(metrics) if metrics is not None else {"accuracy": accuracy_metric}

@@ -1,4 +1,5 @@
-"""What every loss module shares: the ``reduction=`` argument of ``torch.nn`` losses."""
+"""What every loss module shares: the ``reduction=`` and ``ignore_index=`` arguments of
+``torch.nn`` losses, checked with errors that say how to fix them."""
 
 from __future__ import annotations
 
@@ -8,14 +9,76 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str) -> str:
-    """Return ``reduction``, raising unless it is ``"mean"``, ``"sum"`` or ``"none"``."""
+    """Return ``reduction``, raising unless it is ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Parameters
+    ----------
+    reduction : str
+        As in ``torch.nn.CrossEntropyLoss``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Naming the three choices and what each does.
+
+    See notebooks/04_mnist_p_metric.ipynb, where the losses are first trained.
+    """
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+        raise ValueError(
+            f"reduction: expected one of {REDUCTIONS}, got {reduction!r}; use 'mean' (average "
+            "over samples), 'sum', or 'none' (one value per sample), as in "
+            "torch.nn.CrossEntropyLoss"
+        )
     return reduction
 
 
+def check_ignore_index(ignore_index) -> int:
+    """Return ``ignore_index``, raising unless it is an ``int`` (not a bool or a float).
+
+    Parameters
+    ----------
+    ignore_index : int
+        Target value whose positions contribute nothing, as in ``torch.nn.CrossEntropyLoss``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        Naming the usual values.
+
+    See notebooks/08_importance_aware_segmentation.ipynb (255 marks Cityscapes' void pixels).
+    """
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(
+            f"ignore_index: expected an int, got {ignore_index!r}; pass an integer such as -100 "
+            "(the default of torch.nn.CrossEntropyLoss) or 255 (Cityscapes trainIds)"
+        )
+    return ignore_index
+
+
 def reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Mean, sum, or ``x`` itself (``"none"``)."""
+    """Mean, sum, or ``x`` itself (``"none"``).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (B,)
+        One loss value per sample.
+    reduction : {"mean", "sum", "none"}
+        Already checked by :func:`check_reduction`.
+
+    Returns
+    -------
+    torch.Tensor, shape () or (B,)
+
+    See notebooks/04_mnist_p_metric.ipynb.
+    """
     if reduction == "mean":
         return x.mean()
     if reduction == "sum":

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wlearn.losses._common import check_reduction
+from wlearn.losses._common import check_ignore_index, check_reduction
+from wlearn.losses.onehot import _check_class_target
 from wlearn.severity import importance_groups
 
 
@@ -49,22 +50,42 @@ class ImportanceAwareLoss(nn.Module):
                  ignore_index: int = 255, reduction: str = "mean"):
         super().__init__()
         check_reduction(reduction)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
+        check_ignore_index(ignore_index)
         omega = torch.as_tensor(group_weights, dtype=torch.float32)
         if omega.shape != (4,) or not torch.isfinite(omega).all() or (omega <= 0).any():
-            raise ValueError(f"group_weights: expected 4 finite positive numbers, got {group_weights!r}")
+            raise ValueError(f"group_weights: expected 4 finite positive numbers, got {group_weights!r}"
+                             "; pass one weight per importance group, Group 1 (sky) first")
         g = torch.tensor(list(importance_groups(dataset).values())) - 1  # (C,)
         self.register_buffer("weight", omega[g].clone())  # (C,) weight of each true class
         self.ignore_index, self.reduction = ignore_index, reduction
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch (see the class docstring).
+
+        Parameters
+        ----------
+        logits : torch.Tensor, shape (N, C) or (N, C, H, W), floating
+            Raw scores; ``C`` = 19 (Cityscapes) or 11 (CamVid).
+        target : torch.Tensor, shape (N,) or (N, H, W), integer
+            True classes in ``[0, C)`` or ``ignore_index``, on the device of ``logits``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (N,) / (N, H, W) with ``reduction="none"``.
+        """
+        C = len(self.weight)
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-            raise TypeError(f"logits: expected a floating torch.Tensor, got {type(logits).__name__}")
-        if logits.ndim < 2 or logits.shape[1] != len(self.weight):
-            raise ValueError(f"logits: expected shape (N, {len(self.weight)}, ...), got {tuple(logits.shape)}")
-        return F.cross_entropy(logits, target, weight=self.weight.to(logits.dtype),
-                               ignore_index=self.ignore_index, reduction=self.reduction)
+            got = logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise TypeError(f"logits: expected a floating torch.Tensor, got {got}; pass the "
+                            "model's raw scores, not predicted classes")
+        if logits.ndim < 2 or logits.shape[1] != C:
+            raise ValueError(f"logits: expected shape (N, {C}, ...), got {tuple(logits.shape)}; "
+                             f"the model needs one output channel per class of {C}")
+        _check_class_target(target, logits, C, self.ignore_index)
+        weight = self.weight.to(device=logits.device, dtype=logits.dtype)  # (C,), follows the input
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction)
 
     def extra_repr(self) -> str:
         return f"C={len(self.weight)}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"

@@ -30,8 +30,8 @@ class LearnedGroundMatrix(nn.Module):
         D[i, j] = \frac{\|c_i - c_j\|^{p}}{\max_{a, b} \|c_a - c_b\|^{p}},
 
     squared distances (``p = 2``) by default, scaled so the largest entry is 1 (Hou et al.
-    2016 propose learning the ground matrix from the CNN's own features during training;
-    this is the simplest such rule). Update rule, for each class ``k`` present in the
+    2016, abstract, propose learning the ground matrix from the CNN's own features during
+    training; this is the simplest such rule). Update rule, for each class ``k`` present in the
     batch with batch mean ``m_k``:
 
     - first time ``k`` is seen: ``c_k <- m_k``;
@@ -84,11 +84,20 @@ class LearnedGroundMatrix(nn.Module):
             Features of each position (e.g. the penultimate layer).
         target : torch.Tensor, shape (N,) or (N, d1, ..., dk), integer
             Class per position; ``ignore_index`` positions are skipped.
+        ignore_index : int
+            Target value to skip.
+
+        Returns
+        -------
+        torch.Tensor, shape (C, C), float64
+            A copy of the updated ``D``.
         """
         C, d = self.centroids.shape
         if not isinstance(features, torch.Tensor) or features.ndim < 2 or features.shape[1] != d:
             shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
-            raise ValueError(f"features: expected shape (N, {d}) or (N, {d}, ...), got {shape}")
+            raise ValueError(f"features: expected shape (N, {d}) or (N, {d}, ...), got {shape}; "
+                             f"pass the features the model computes before its last layer, with "
+                             f"num_features={d} channels along dim 1")
         feat = features.detach().to(self.centroids).movedim(1, -1).reshape(-1, d)  # (P, d)
         t = _check_class_target(target, features, C, ignore_index, "features").reshape(-1)  # (P,)
         keep = t != ignore_index

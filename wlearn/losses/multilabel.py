@@ -33,22 +33,26 @@ __all__ = ["MultiLabelKLLoss", "WassersteinKLLoss", "multilabel_kl"]
 def _check_pair(input, target) -> None:
     for name, t in (("input", input), ("target", target)):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}; convert "
+                            f"it with torch.as_tensor({name}, dtype=torch.float32)")
     if input.ndim != 2 or target.shape != input.shape:
         raise ValueError(
             f"target: expected shape (B, K) equal to input's {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
+            f"got {tuple(target.shape)}; give the logits and a 0/1 tag matrix of one row per "
+            "item and one column per tag"
         )
     check_nonnegative(target.detach(), "target")
     if (target.detach().sum(-1) <= 0).any():
-        raise ValueError("target: expected every row to carry at least one tag, got an empty row")
+        raise ValueError("target: expected every row to carry at least one tag, got an empty row; "
+                         "drop the items without tags (keep = target.sum(1) > 0)")
 
 
 def multilabel_kl(input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool = False) -> torch.Tensor:
-    """Per-item KL term of the tag objective.
+    """Per-item KL term of the tag objective (Frogner et al. 2015, Sec. 6.2).
 
     Normalized: ``KL(y || softmax(z))`` with ``y = t / sum(t)``; unbalanced:
-    ``KL~(t || exp(z))``. Terms with ``y_k = 0`` contribute ``0`` (resp. ``h_k``).
+    ``KL~(t || exp(z))``, the generalized KL of eq. (8). Terms with ``y_k = 0`` contribute
+    ``0`` (resp. ``h_k``).
 
     Parameters
     ----------
@@ -56,6 +60,8 @@ def multilabel_kl(input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool
         Logits ``z``.
     target : tensor, shape (B, K)
         Non-negative tag weights (0/1 tags), every row with positive mass.
+    unbalanced : bool
+        Generalized KL against the raw tags instead of KL against the normalized ones.
 
     Returns
     -------
@@ -89,6 +95,20 @@ class MultiLabelKLLoss(nn.Module):
         self.reduction = _check_reduction(reduction)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The reduced KL of a batch.
+
+        Parameters
+        ----------
+        input : torch.Tensor, shape (B, K)
+            Logits.
+        target : torch.Tensor, shape (B, K)
+            Non-negative tags, every row with a tag.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (B,) with ``reduction="none"``.
+        """
         return _reduce(multilabel_kl(input, target, unbalanced=self.unbalanced), self.reduction)
 
 
@@ -147,6 +167,20 @@ class WassersteinKLLoss(nn.Module):
         self.last_terms: tuple[float, float] | None = None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``W + alpha KL`` of a batch; also sets ``last_terms``.
+
+        Parameters
+        ----------
+        input : torch.Tensor, shape (B, K)
+            Logits.
+        target : torch.Tensor, shape (B, K)
+            Non-negative tags (0/1), every row with a tag.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (B,) with ``reduction="none"``.
+        """
         _check_pair(input, target)
         t = target.to(input.dtype)
         if self.unbalanced:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wlearn._checks import as_tensor, check_cost_matrix, check_simplex
+from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses._common import check_reduction as _check_reduction
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -30,13 +31,16 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 def _check_logits(logits) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}")
+        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}; pass "
+                        "the model's output (raw scores)")
     if not logits.is_floating_point():
-        raise TypeError(f"logits: expected a floating tensor, got dtype {logits.dtype}")
+        raise TypeError(f"logits: expected a floating tensor, got dtype {logits.dtype}; pass the "
+                        "model's raw scores, not predicted class indices")
     if logits.ndim < 2 or logits.shape[1] < 2:
         raise ValueError(
             "logits: expected shape (N, C) or (N, C, d1, ..., dk) with C >= 2, "
-            f"got {tuple(logits.shape)}"
+            f"got {tuple(logits.shape)}; pass the raw scores before any argmax (one sample: "
+            "logits[None])"
         )
     return logits
 
@@ -46,19 +50,24 @@ def _check_class_target(target, like: torch.Tensor, C: int, ignore_index: int | 
     """Integer target of shape ``(N, d1, ..., dk)`` for ``like`` of shape ``(N, *, d1, ..., dk)``
     (named ``name``), values in ``[0, C)`` or ``ignore_index``; returned as int64."""
     if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
+                        "it with torch.as_tensor(target, dtype=torch.long)")
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(
-            f"target: expected integer class indices (torch.long), got dtype {target.dtype}"
+            f"target: expected integer class indices (torch.long), got dtype {target.dtype}; "
+            "convert whole-number floats with target.long() and one-hot rows with "
+            "target.argmax(1) (soft targets: wlearn.losses.SoftWassersteinLoss)"
         )
     expected = (like.shape[0],) + tuple(like.shape[2:])
     if tuple(target.shape) != expected:
         raise ValueError(
             f"target: expected shape {expected} to match {name} of shape "
-            f"{tuple(like.shape)}, got {tuple(target.shape)}"
+            f"{tuple(like.shape)}, got {tuple(target.shape)}; give one class index per "
+            "position, without a class dimension (one-hot rows: target.argmax(1))"
         )
     if target.device != like.device:
-        raise ValueError(f"target: expected device {like.device}, got {target.device}")
+        raise ValueError(f"target: expected device {like.device}, got {target.device}; move it "
+                         f"with target.to({name}.device)")
     bad = (target < 0) | (target >= C)
     if ignore_index is not None:
         bad &= target != ignore_index
@@ -66,7 +75,9 @@ def _check_class_target(target, like: torch.Tensor, C: int, ignore_index: int | 
         v = target[bad][0].item()
         raise ValueError(
             f"target: expected class indices in [0, {C - 1}] or ignore_index={ignore_index}, "
-            f"got {v} ({int(bad.sum())} such entries)"
+            f"got {v} ({int(bad.sum())} such entries); class indices run from 0 to {C - 1}: "
+            "remap the labels (Cityscapes labelIds: wlearn.data.cityscapes.to_train_ids), or "
+            "pass ignore_index=<value> for positions to skip"
         )
     return target.long()
 
@@ -77,7 +88,8 @@ def _check_ground(D, C: int | None = None, name: str = "D") -> torch.Tensor:
     if C is not None and D.shape[0] != C:
         raise ValueError(
             f"{name}: expected a ({C}, {C}) matrix for logits with {C} classes, "
-            f"got shape {tuple(D.shape)}"
+            f"got shape {tuple(D.shape)}; build it with one row and one column per class, "
+            f"e.g. wlearn.ground.line({C})"
         )
     return D
 
@@ -260,9 +272,7 @@ class OneHotWassersteinLoss(nn.Module):
     def __init__(self, D, *, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
         self.reduction = _check_reduction(reduction)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
         if isinstance(D, nn.Module) and isinstance(getattr(D, "D", None), torch.Tensor):
             self.ground = D  # e.g. a LearnedGroundMatrix: its .D is read at every call
         else:
@@ -273,12 +283,27 @@ class OneHotWassersteinLoss(nn.Module):
         return self.ground.D if self.ground is not None else self.D
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch (see the class docstring).
+
+        Parameters
+        ----------
+        logits : torch.Tensor, shape (N, C) or (N, C, d1, ..., dk), floating
+            Raw scores (the softmax is taken inside).
+        target : torch.Tensor, shape (N,) or (N, d1, ..., dk), integer
+            Class indices in ``[0, C)`` or ``ignore_index``, on the device of ``logits``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (N, d1, ..., dk) with ``reduction="none"``.
+        """
         logits = _check_logits(logits)
         D = self._ground()
         if D.shape[0] != logits.shape[1]:
             raise ValueError(
                 f"D: expected a ({logits.shape[1]}, {logits.shape[1]}) matrix for logits with "
-                f"{logits.shape[1]} classes, got shape {tuple(D.shape)}"
+                f"{logits.shape[1]} classes, got shape {tuple(D.shape)}; build it with one row "
+                f"and one column per class, e.g. wlearn.ground.line({logits.shape[1]})"
             )
         return _one_hot_wasserstein(logits, target, D, self.ignore_index, self.reduction)
 
@@ -288,15 +313,16 @@ class OneHotWassersteinLoss(nn.Module):
 
 
 class SquaredEMDLoss(nn.Module):
-    r"""Squared EMD of Hou et al. 2016 on ``C`` ordered classes with unit spacing.
+    r"""Squared EMD of Hou et al. 2016 (arXiv:1611.05916, abstract) on ``C`` ordered classes.
 
     .. math::
 
         \mathrm{EMD}^2(p, t) = \sum_{k=1}^{C-1} \big(\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)\big)^2,
         \qquad \mathrm{CDF}_k(p) = \sum_{i \le k} p_i, \quad p = \mathrm{softmax}(z),
 
-    exact and O(C) (the last term, k = C, is always 0). It is the squared L2 distance
-    between CDFs (the Cramer distance; the ranked probability score of forecasting). It is
+    on classes ``0 .. C-1`` with unit spacing, exact and O(C) (the last term, k = C, is
+    always 0). It is the squared L2 distance between CDFs (the Cramer distance; the ranked
+    probability score of forecasting). It is
     *not* :math:`W_2^2`: on the line :math:`\sum_k |\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)|`
     is :math:`W_1` (ground cost ``|i - j|``), while :math:`W_2^2` compares quantile
     functions; for Dirac masses at ``i`` and ``j`` this loss equals ``|i - j|`` (= ``W_1``),
@@ -319,6 +345,20 @@ class SquaredEMDLoss(nn.Module):
         self.reduction = _check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch (see the class docstring).
+
+        Parameters
+        ----------
+        logits : torch.Tensor, shape (N, C) or (N, C, d1, ..., dk), floating
+            Raw scores.
+        target : torch.Tensor, shape (N,) or (N, d1, ..., dk) integer, or (N, C, ...) floating
+            Class indices, or soft labels with rows on the simplex along dim 1.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (N, d1, ..., dk) with ``reduction="none"``.
+        """
         logits = _check_logits(logits)
         if logits.dtype in _LOW_PRECISION:
             logits = logits.float()
@@ -328,7 +368,8 @@ class SquaredEMDLoss(nn.Module):
             if target.shape != logits.shape:
                 raise ValueError(
                     f"target: soft labels must have the logits' shape {tuple(logits.shape)}, "
-                    f"got {tuple(target.shape)}"
+                    f"got {tuple(target.shape)}; pass probabilities with one channel per class, "
+                    "or integer class indices (torch.long) without the class dimension"
                 )
             t = target.to(device=logits.device, dtype=logits.dtype)
             check_simplex(t.movedim(1, -1), "target")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses.onehot import _check_class_target, _check_logits, _check_reduction
 from wlearn.losses.sinkhorn import SinkhornLoss
 
@@ -32,15 +33,23 @@ __all__ = ["SoftCrossEntropyLoss", "SoftWassersteinLoss"]
 
 def _check_soft_target(target, logits: torch.Tensor) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
+                        "it with torch.as_tensor(target, dtype=torch.float32)")
     if not target.is_floating_point():
-        raise TypeError(f"target: expected floating probabilities, got dtype {target.dtype}")
+        raise TypeError(
+            f"target: expected floating probabilities, got dtype {target.dtype}; for class "
+            "indices use OneHotWassersteinLoss / cross-entropy, or make soft targets with "
+            "torch.nn.functional.one_hot(target, C).movedim(-1, 1).float() or "
+            "wlearn.segment.conservative_targets"
+        )
     if target.shape != logits.shape:
         raise ValueError(
             f"target: expected the logits' shape {tuple(logits.shape)}, got {tuple(target.shape)}"
+            "; soft targets hold one probability per class along dim 1, like the logits"
         )
     if target.device != logits.device:
-        raise ValueError(f"target: expected device {logits.device}, got {target.device}")
+        raise ValueError(f"target: expected device {logits.device}, got {target.device}; move it "
+                         "with target.to(logits.device)")
     return target
 
 
@@ -51,11 +60,13 @@ def _keep_mask(logits: torch.Tensor, mask, labels, ignore_index: int) -> torch.T
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise TypeError(f"mask: expected a torch.bool tensor (True = keep), got {got}")
+            raise TypeError(f"mask: expected a torch.bool tensor (True = keep), got {got}; build it "
+                            "with a comparison (labels != ignore_index) or convert it: mask.bool()")
         if tuple(mask.shape) != expected:
             raise ValueError(
                 f"mask: expected shape {expected} to match logits of shape "
-                f"{tuple(logits.shape)}, got {tuple(mask.shape)}"
+                f"{tuple(logits.shape)}, got {tuple(mask.shape)}; one entry per position, "
+                "without the class dimension"
             )
         keep = mask.to(logits.device)
     if labels is not None:
@@ -150,32 +161,52 @@ class SoftWassersteinLoss(nn.Module):
                  ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
         self.reduction = _check_reduction(reduction)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
         self.sinkhorn = SinkhornLoss(M, reg, max_iter=max_iter, tol=tol, reduction="none")
 
     @property
     def M(self) -> torch.Tensor:
+        """The ground cost, shape (C, C) (a buffer of the inner :class:`SinkhornLoss`)."""
         return self.sinkhorn.M
 
     @property
     def last_n_iter(self) -> int | None:
+        """Sinkhorn iterations of the last call (``None`` before the first)."""
         return self.sinkhorn.last_n_iter
 
     @property
     def last_converged(self) -> bool | None:
+        """Whether the last call reached ``tol`` (``None`` before the first)."""
         return getattr(self.sinkhorn, "last_converged", None)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, *, mask=None,
                 labels=None) -> torch.Tensor:
+        """The loss of a batch (see the class docstring).
+
+        Parameters
+        ----------
+        logits : torch.Tensor, shape (N, C, d1, ..., dk), floating
+            Raw scores.
+        target : torch.Tensor, shape (N, C, d1, ..., dk), floating
+            Probabilities along dim 1 at kept positions (anything elsewhere).
+        mask : torch.Tensor, shape (N, d1, ..., dk), bool, optional
+            True where a position counts.
+        labels : torch.Tensor, shape (N, d1, ..., dk), integer, optional
+            Positions equal to ``ignore_index`` are left out.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (N, d1, ..., dk) with ``reduction="none"``.
+        """
         logits = _check_logits(logits)
         target = _check_soft_target(target, logits)
         C = logits.shape[1]
         if self.M.shape[0] != C:
             raise ValueError(
                 f"M: expected a ({C}, {C}) matrix for logits with {C} classes, "
-                f"got shape {tuple(self.M.shape)}"
+                f"got shape {tuple(self.M.shape)}; build M with one row and one column per "
+                f"class, e.g. wlearn.ground.line({C})"
             )
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
         s = _rows(torch.softmax(logits, dim=1), keep)  # (P, C)
@@ -217,12 +248,28 @@ class SoftCrossEntropyLoss(nn.Module):
     def __init__(self, *, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()
         self.reduction = _check_reduction(reduction)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, *, mask=None,
                 labels=None) -> torch.Tensor:
+        """The loss of a batch: as :meth:`SoftWassersteinLoss.forward`.
+
+        Parameters
+        ----------
+        logits : torch.Tensor, shape (N, C, d1, ..., dk), floating
+            Raw scores.
+        target : torch.Tensor, shape (N, C, d1, ..., dk), floating
+            Non-negative probabilities along dim 1 at kept positions.
+        mask : torch.Tensor, shape (N, d1, ..., dk), bool, optional
+            True where a position counts.
+        labels : torch.Tensor, shape (N, d1, ..., dk), integer, optional
+            Positions equal to ``ignore_index`` are left out.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (N, d1, ..., dk) with ``reduction="none"``.
+        """
         logits = _check_logits(logits)
         target = _check_soft_target(target, logits)
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
@@ -230,7 +277,8 @@ class SoftCrossEntropyLoss(nn.Module):
         q = _rows(target.to(logp.dtype), keep)  # (P, C)
         if (q < 0).any():
             raise ValueError("target: expected non-negative probabilities at kept positions, "
-                             f"got a minimum of {q.min().item():.3g}")
+                             f"got a minimum of {q.min().item():.3g}; if these are logits, apply "
+                             "torch.softmax(target, dim=1) first")
         per = -(q * logp).sum(-1)  # (P,)
         return _finish(per, keep, logits, self.reduction)
 

@@ -7,6 +7,10 @@ truths ``y`` over ``n`` counted samples:
 - mean absolute class error (MAE) ``= (1/n) sum |yhat - y|`` (in classes);
 - off-by-one accuracy ``= (1/n) sum 1[|yhat - y| <= 1]`` (Hou et al. 2016 report it for ages).
 
+The order-aware metrics on which Hou et al. 2016 (arXiv:1611.05916, abstract: "datasets with
+strong inter-class relationships such as an ordering between classes") show the squared-EMD
+loss beating cross-entropy.
+
 :class:`OrdinalMetrics` accumulates a ``(C, C)`` confusion matrix on the device with
 ``torch.bincount`` (``reset/update/compute``); the functions are one-shot versions.
 
@@ -24,14 +28,18 @@ def _as_classes(pred, target, num_classes: int | None, ignore_index: int | None)
     """Return flat (pred, target) int64 class tensors of the counted samples, and ``C``."""
     for name, v in (("pred", pred), ("target", target)):
         if not isinstance(v, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(v).__name__}")
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(v).__name__}; convert "
+                            f"it with torch.as_tensor({name})")
     if target.is_floating_point():
-        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}")
+        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}; "
+                        "convert with target.long() (one-hot rows: target.argmax(1))")
+    pred = pred.to(target.device)  # one device for the masks below
     if pred.is_floating_point():  # scores (N, C, ...): take the arg-max class
         if pred.ndim != target.ndim + 1:
             raise ValueError(
                 f"pred: expected class scores (N, C, ...) one dimension more than target "
-                f"{tuple(target.shape)}, or integer classes; got {tuple(pred.shape)}"
+                f"{tuple(target.shape)}, or integer classes; got {tuple(pred.shape)}; pass "
+                "model outputs (N, C, ...) or pred.argmax(1)"
             )
         if num_classes is None:
             num_classes = pred.shape[1]
@@ -50,7 +58,8 @@ def _as_classes(pred, target, num_classes: int | None, ignore_index: int | None)
         if v.numel() and (v.min() < 0 or v.max() >= num_classes):
             raise ValueError(
                 f"{name}: expected class indices in [0, {num_classes - 1}], got values in "
-                f"[{int(v.min())}, {int(v.max())}]"
+                f"[{int(v.min())}, {int(v.max())}]; classes run from 0 to C-1: pass "
+                "num_classes=C or shift the labels (e.g. y - y.min())"
             )
     return pred, target.to(pred.device), num_classes
 
@@ -73,6 +82,8 @@ class OrdinalMetrics:
     >>> m.update(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]))
     >>> m.compute()["mae"]
     0.3333333333333333
+
+    Introduced in notebooks/07_squared_emd.ipynb.
     """
 
     def __init__(self, num_classes: int, *, ignore_index: int | None = None, device=None):
@@ -89,7 +100,16 @@ class OrdinalMetrics:
             self.num_classes, self.num_classes, dtype=torch.long, device=self._device)
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        """Add a batch: ``pred`` integer classes of ``target``'s shape, or scores (N, C, ...)."""
+        """Add a batch.
+
+        Parameters
+        ----------
+        pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+            Predicted classes of ``target``'s shape, or scores whose arg-max over dim 1 is
+            taken.
+        target : torch.Tensor, shape (N, ...), integer
+            True classes (``ignore_index`` skipped).
+        """
         pred, target, C = _as_classes(pred, target, self.num_classes, self.ignore_index)
         if self._conf is None:
             self._conf = torch.zeros(C, C, dtype=torch.long, device=target.device)
@@ -127,15 +147,64 @@ def _one_shot(pred, target, ignore_index):
 
 
 def accuracy(pred, target, *, ignore_index: int | None = None) -> float:
-    """Fraction of exact hits. ``pred``: classes of ``target``'s shape or scores (N, C, ...)."""
+    """Fraction of exact hits, ``(1/n) sum 1[yhat = y]``.
+
+    Parameters
+    ----------
+    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+        Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
+    target : torch.Tensor, shape (N, ...), integer
+        True classes.
+    ignore_index : int or None
+        Target value to skip.
+
+    Returns
+    -------
+    float
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
     return float((_one_shot(pred, target, ignore_index) == 0).double().mean())
 
 
 def mean_absolute_class_error(pred, target, *, ignore_index: int | None = None) -> float:
-    """Mean of ``|yhat - y|`` in classes. ``pred``: classes or scores (N, C, ...)."""
+    """Mean of ``|yhat - y|`` in classes: how far, in classes, the mistakes land.
+
+    Parameters
+    ----------
+    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+        Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
+    target : torch.Tensor, shape (N, ...), integer
+        True classes.
+    ignore_index : int or None
+        Target value to skip.
+
+    Returns
+    -------
+    float
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
     return float(_one_shot(pred, target, ignore_index).mean())
 
 
 def off_by_one_accuracy(pred, target, *, ignore_index: int | None = None) -> float:
-    """Fraction with ``|yhat - y| <= 1``. ``pred``: classes or scores (N, C, ...)."""
+    """Fraction with ``|yhat - y| <= 1`` (the off-by-one accuracy Hou et al. 2016 report for
+    age groups).
+
+    Parameters
+    ----------
+    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+        Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
+    target : torch.Tensor, shape (N, ...), integer
+        True classes.
+    ignore_index : int or None
+        Target value to skip.
+
+    Returns
+    -------
+    float
+
+    Introduced in notebooks/07_squared_emd.ipynb.
+    """
     return float((_one_shot(pred, target, ignore_index) <= 1).double().mean())

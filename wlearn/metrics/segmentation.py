@@ -102,13 +102,15 @@ class ConfusionMatrix:
             pred = pred.argmax(1)
         if pred.shape != target.shape:
             raise ValueError(f"pred: expected shape {tuple(target.shape)}, got {tuple(pred.shape)}")
-        t, p = target.reshape(-1).long(), pred.reshape(-1).long()  # (P,), (P,)
+        t, p = target.reshape(-1).long(), pred.reshape(-1).long().to(target.device)  # (P,), (P,)
         keep = t != self.ignore_index
         t, p = t[keep], p[keep]
         if t.numel() and (t.min() < 0 or t.max() >= K or p.min() < 0 or p.max() >= K):
             raise ValueError(f"target, pred: expected classes in [0, {K}) or ignore_index="
                              f"{self.ignore_index}, got target range [{t.min()}, {t.max()}], "
-                             f"pred range [{p.min()}, {p.max()}]")
+                             f"pred range [{p.min()}, {p.max()}]; "
+                             f"predict and label trainIds in [0, {K}) (Cityscapes labelIds: "
+                             "wlearn.data.cityscapes.to_train_ids)")
         if self._conf.device != t.device:
             self._conf = self._conf.to(t.device)
         self._conf += torch.bincount(t * K + p, minlength=K * K).reshape(K, K)  # (K, K)

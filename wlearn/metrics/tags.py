@@ -73,7 +73,8 @@ def _check_k(k, K: int, name: str = "k") -> int:
 
 
 def top_k_tags(scores, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest-scoring tags of every item, best first (ties: lower index).
+    """Indices of the ``k`` highest-scoring tags of every item, best first (ties: lower index):
+    the tag proposals whose top-K cost Frogner et al. 2015 measure (Sec. 6.2).
 
     Parameters
     ----------
@@ -91,7 +92,19 @@ def top_k_tags(scores, k: int) -> np.ndarray:
 
 
 def top_k_cost_curve(scores, tag_sets, D, max_k: int) -> np.ndarray:
-    """Top-K cost for every K = 1..max_k (see :func:`top_k_cost`).
+    """Top-K cost for every K = 1..max_k (Frogner et al. 2015, Sec. 6.2; see
+    :func:`top_k_cost`).
+
+    Parameters
+    ----------
+    scores : array or tensor, shape (N, K_tags)
+        Predicted scores (higher = more confident).
+    tag_sets : array, tensor or sparse matrix of 0/1, shape (N, K_tags); or N collections of
+        tag indices. Every item needs at least one true tag.
+    D : array or tensor, shape (K_tags, K_tags)
+        Ground distance between tags.
+    max_k : int
+        Largest number of proposed tags, ``1 <= max_k <= K_tags``.
 
     Returns
     -------
@@ -140,12 +153,15 @@ def top_k_cost(scores, tag_sets, D, k: int) -> float:
 
 
 def tag_auc(scores, tag_sets, average: str = "samples") -> float:
-    """Area under the ROC curve of the tag scores, through ``sklearn.metrics.roc_auc_score``.
+    """Area under the ROC curve of the tag scores, through ``sklearn.metrics.roc_auc_score``
+    (the "standard AUC measure" Frogner et al. 2015 report beside the top-K cost, Sec. 6.2).
 
     Parameters
     ----------
     scores : array or tensor, shape (N, K)
-    tag_sets : 0/1 array (N, K) or N collections of tag indices
+        Predicted scores (higher = more confident).
+    tag_sets : 0/1 array, shape (N, K), or N collections of tag indices
+        The true tags of each item.
     average : {"samples", "micro", "macro"}
         ``"samples"`` (default): the AUC of ranking each item's true tags above its other
         tags, averaged over items (the ranking the tag proposals use; every item needs a

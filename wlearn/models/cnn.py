@@ -37,13 +37,16 @@ class SmallCNN(nn.Module):
     ------
     forward : (N, H * W), (N, H, W) or (N, 1, H, W) -> (N, K) logits.
     predict_proba : same inputs -> (N, K), rows sum to 1.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
 
     def __init__(self, image_shape=(28, 28), n_classes: int = 10, *, channels=(16, 32),
                  hidden: int = 64):
         super().__init__()
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
-            raise ValueError(f"image_shape: expected (H, W), got {image_shape!r}")
+            raise ValueError(f"image_shape: expected (H, W), got {image_shape!r}; pass a pair "
+                             "such as data.image_shape")
         self.image_shape = tuple(_check_int(s, "image_shape", 4) for s in image_shape)
         self.n_classes = _check_int(n_classes, "n_classes", 2)
         c1, c2 = (_check_int(c, "channels", 1) for c in channels)
@@ -57,14 +60,37 @@ class SmallCNN(nn.Module):
                                   nn.Linear(hidden, n_classes))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of images.
+
+        Parameters
+        ----------
+        X : torch.Tensor, shape (N, H * W), (N, H, W) or (N, 1, H, W)
+            Images of ``image_shape``, flat or not.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, K)
+        """
         H, W = self.image_shape
         if X.shape[1:] not in ((H * W,), (H, W), (1, H, W)):
             raise ValueError(f"X: expected shape (N, {H * W}), (N, {H}, {W}) or (N, 1, {H}, {W}), "
-                             f"got {tuple(X.shape)}")
+                             f"got {tuple(X.shape)}; build the model with "
+                             "SmallCNN(image_shape=data.image_shape)")
         X = X.reshape(X.shape[0], 1, H, W)  # (N, 1, H, W)
         return self.head(self.features(X))
 
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
-        """Class probabilities, shape (N, K)."""
+        """Class probabilities ``softmax(forward(X))``.
+
+        Parameters
+        ----------
+        X : torch.Tensor, shape (N, H * W), (N, H, W) or (N, 1, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, K)
+            Rows sum to 1.
+        """
         return torch.softmax(self(X), dim=-1)

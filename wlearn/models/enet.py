@@ -23,17 +23,40 @@ def _act(relu: bool, ch: int) -> nn.Module:
 
 
 class InitialBlock(nn.Module):
-    """``cat(conv3x3_stride2(x), maxpool2x2(x))`` then BN and PReLU: (B, 3, H, W) -> (B, out, H/2, W/2)."""
+    """``cat(conv3x3_stride2(x), maxpool2x2(x))`` then BN and PReLU: (B, 3, H, W) -> (B, out, H/2, W/2).
+
+    The initial block of Paszke et al. 2016 (Fig. 2a; Table 1, "initial").
+
+    Parameters
+    ----------
+    in_ch : int
+        Input channels (3 for RGB).
+    out_ch : int
+        Output channels (> ``in_ch``): ``out_ch - in_ch`` convolution channels next to the
+        ``in_ch`` pooled ones (16 = 13 + 3 in the paper).
+    """
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
         if out_ch <= in_ch:
-            raise ValueError(f"out_ch: expected more than in_ch={in_ch} channels, got {out_ch}")
+            raise ValueError(f"out_ch: expected more than in_ch={in_ch} channels, got {out_ch}; "
+                             "the pooled input channels are part of the output")
         self.conv = nn.Conv2d(in_ch, out_ch - in_ch, 3, stride=2, padding=1, bias=False)
         self.pool = nn.MaxPool2d(2)
         self.bn, self.act = nn.BatchNorm2d(out_ch), nn.PReLU(out_ch)
 
     def forward(self, x):
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, in_ch, H, W)
+            ``H`` and ``W`` even.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, out_ch, H/2, W/2)
+        """
         return self.act(self.bn(torch.cat([self.conv(x), self.pool(x)], 1)))
 
 
@@ -41,7 +64,21 @@ class Bottleneck(nn.Module):
     """Regular, dilated or asymmetric bottleneck (same size in and out).
 
     ``x + dropout(expand(conv(project(x))))``: 1x1 projection to ``ch // 4`` channels, a 3x3
-    (``dilation``) or 5x1 then 1x5 (``asymmetric``) convolution, 1x1 expansion; BN after each.
+    (``dilation``) or 5x1 then 1x5 (``asymmetric``) convolution, 1x1 expansion; BN after each
+    (Paszke et al. 2016, Fig. 2b and Table 1).
+
+    Parameters
+    ----------
+    ch : int
+        Channels in and out.
+    dilation : int
+        Dilation of the 3x3 convolution (1: regular).
+    asymmetric : bool
+        Use the 5x1 and 1x5 pair instead of the 3x3 convolution.
+    dropout : float
+        Spatial dropout probability of the branch.
+    relu : bool
+        ReLU activations (decoder) instead of PReLU (encoder).
     """
 
     def __init__(self, ch: int, *, dilation: int = 1, asymmetric: bool = False,
@@ -60,12 +97,31 @@ class Bottleneck(nn.Module):
         self.act = _act(relu, ch)
 
     def forward(self, x):
+        """Apply the bottleneck.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, ch, H, W)
+
+        Returns
+        -------
+        torch.Tensor, shape (B, ch, H, W)
+        """
         return self.act(x + self.branch(x))
 
 
 class DownBottleneck(nn.Module):
     """Downsampling bottleneck: main path max-pool (indices kept) zero-padded to ``out_ch``;
-    branch 2x2 stride-2 projection, 3x3 conv, 1x1 expansion. Returns ``(y, indices)``."""
+    branch 2x2 stride-2 projection, 3x3 conv, 1x1 expansion. Returns ``(y, indices)``
+    (Paszke et al. 2016, Fig. 2b and Table 1, "downsampling").
+
+    Parameters
+    ----------
+    in_ch, out_ch : int
+        Channels in and out (``out_ch >= in_ch``).
+    dropout : float
+        Spatial dropout probability of the branch.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, *, dropout: float = 0.1):
         super().__init__()
@@ -79,6 +135,19 @@ class DownBottleneck(nn.Module):
         self.act = nn.PReLU(out_ch)
 
     def forward(self, x):
+        """Apply the bottleneck.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, in_ch, H, W)
+            ``H`` and ``W`` even.
+
+        Returns
+        -------
+        y : torch.Tensor, shape (B, out_ch, H/2, W/2)
+        indices : torch.Tensor, shape (B, in_ch, H/2, W/2)
+            The max-pooling indices, for :class:`UpBottleneck`.
+        """
         main, idx = self.pool(x)
         main = F.pad(main, (0, 0, 0, 0, 0, self.extra))  # (B, out_ch, H/2, W/2): zero channels
         return self.act(main + self.branch(x)), idx
@@ -86,7 +155,16 @@ class DownBottleneck(nn.Module):
 
 class UpBottleneck(nn.Module):
     """Upsampling bottleneck: main path 1x1 conv + BN then max-unpooling with the encoder's
-    indices; branch 1x1 projection, 3x3 stride-2 transposed conv, 1x1 expansion; ReLU."""
+    indices; branch 1x1 projection, 3x3 stride-2 transposed conv, 1x1 expansion; ReLU
+    (Paszke et al. 2016, Table 1, "upsampling").
+
+    Parameters
+    ----------
+    in_ch, out_ch : int
+        Channels in and out (``out_ch`` = the channels of the matching downsampling input).
+    dropout : float
+        Spatial dropout probability of the branch.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, *, dropout: float = 0.1):
         super().__init__()
@@ -102,6 +180,18 @@ class UpBottleneck(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x, idx):
+        """Apply the bottleneck.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, in_ch, h, w)
+        idx : torch.Tensor, shape (B, out_ch, h, w)
+            Pooling indices of the matching :class:`DownBottleneck`.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, out_ch, 2h, 2w)
+        """
         main = self.unpool(self.main(x), idx)  # (B, out_ch, 2h, 2w)
         return self.act(main + self.rest(self.up(self.proj(x))))
 
@@ -137,9 +227,11 @@ class ENet(nn.Module):
                  dropout=(0.01, 0.1)):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes!r}")
+            raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes!r}; pass "
+                             "the number of classes, e.g. 19 for Cityscapes")
         if not isinstance(width, (int, float)) or not 0 < width <= 4:
-            raise ValueError(f"width: expected a number in (0, 4], got {width!r}")
+            raise ValueError(f"width: expected a number in (0, 4], got {width!r}; 1 is the "
+                             "paper's network, 0.25 a CPU-sized one")
         c0, c1, c2 = max(16, _ch(16, width)), _ch(64, width), _ch(128, width)
         if c0 <= in_channels:
             c0 = in_channels + 8
@@ -165,8 +257,20 @@ class ENet(nn.Module):
         self.fullconv = nn.ConvTranspose2d(c0, num_classes, 2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel logits.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, in_channels, H, W)
+            Normalized images, any ``H, W``.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, K, H, W)
+        """
         if x.ndim != 4:
-            raise ValueError(f"x: expected shape (B, C, H, W), got {tuple(x.shape)}")
+            raise ValueError(f"x: expected shape (B, C, H, W), got {tuple(x.shape)}; add a batch "
+                             "dimension with x[None] for one image")
         H, W = x.shape[-2:]
         ph, pw = (-H) % 8, (-W) % 8
         if ph or pw:

@@ -14,7 +14,7 @@ from torch import nn
 
 def _check_int(x, name: str, minimum: int) -> int:
     if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x!r}")
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x!r}; pass a Python int")
     return x
 
 
@@ -31,6 +31,8 @@ class LinearSoftmax(nn.Module):
     Shapes
     ------
     forward : (N, D) -> (N, K) logits.  predict_proba : (N, D) -> (N, K), rows sum to 1.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
 
     def __init__(self, in_features: int, n_classes: int):
@@ -40,12 +42,35 @@ class LinearSoftmax(nn.Module):
         self.linear = nn.Linear(in_features, n_classes)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits ``W x + b``.
+
+        Parameters
+        ----------
+        X : torch.Tensor, shape (N, D) (or (N, ...) with D entries per row)
+            Inputs.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, K)
+        """
         X = X.reshape(X.shape[0], -1)  # (N, D)
         if X.shape[1] != self.in_features:
-            raise ValueError(f"X: expected {self.in_features} features per row, got {X.shape[1]}")
+            raise ValueError(f"X: expected {self.in_features} features per row, got {X.shape[1]}; "
+                             "build the model for the data: LinearSoftmax(X.shape[1], K)")
         return self.linear(X)
 
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``softmax(W x + b)``, shape (N, K)."""
+        """Class probabilities ``softmax(W x + b)``.
+
+        Parameters
+        ----------
+        X : torch.Tensor, shape (N, D)
+            Inputs.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, K)
+            Rows sum to 1.
+        """
         return torch.softmax(self(X), dim=-1)
