@@ -12,7 +12,11 @@ or ``$WLEARN_DATA``)."""
 
 
 class FullDataMissingWarning(UserWarning):
-    """``WLEARN_FULL=1`` was asked for but the prepared data is not there."""
+    """``WLEARN_FULL=1`` was asked for but the prepared data is not there.
+
+    Its message names the ``data_scripts/`` script that prepares the data. See
+    notebooks/09_cityscapes_gpu.ipynb, which shows the fallback.
+    """
 
 
 def full_data_missing(what: str, path: Path | str, script: str, fallback: str) -> None:
@@ -20,6 +24,19 @@ def full_data_missing(what: str, path: Path | str, script: str, fallback: str) -
 
     Prints a banner (visible in notebooks and logs) and emits a
     :class:`FullDataMissingWarning`.
+
+    Parameters
+    ----------
+    what : str
+        The dataset, e.g. ``"MNIST"``.
+    path : path or str
+        Where the prepared data was looked for.
+    script : str
+        The ``data_scripts/`` command that prepares it, with its arguments.
+    fallback : str
+        What is used instead.
+
+    See notebooks/09_cityscapes_gpu.ipynb, which calls it when the full data is missing.
     """
     msg = (
         f"WLEARN_FULL=1 but the full {what} data is missing at {path}.\n"

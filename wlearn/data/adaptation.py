@@ -119,6 +119,8 @@ def restyle(images, label_ids, style: str = "target", *, seed=0) -> np.ndarray:
     Returns
     -------
     uint8 array, shape (N, H, W, 3)
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     if style not in STYLES:
         raise ValueError(f"style: expected one of {STYLES}, got {style!r}")
@@ -141,8 +143,27 @@ def domain_scenes(n: int, style: str, *, height: int = 64, width: int = 128, see
     """``n`` generated scenes in ``style``, as an in-memory :class:`Cityscapes` dataset.
 
     The layouts are :func:`~wlearn.data.scenes.generate_scenes` ``(n, seed=seed)``; the
-    target style is seeded by ``[seed, 7]``. ``**kwargs`` go to :class:`Cityscapes`
-    (``transform``, ``mean``, ``std``).
+    target style is seeded by ``[seed, 7]``.
+
+    Parameters
+    ----------
+    n : int
+        Number of scenes.
+    style : {"source", "target"}
+        See :func:`restyle`.
+    height, width : int
+        Image size (at least 32 x 32).
+    seed : int or list of int
+        Seeds the layouts and the style.
+    **kwargs
+        Passed to :class:`Cityscapes` (``transform``, ``mean``, ``std``).
+
+    Returns
+    -------
+    Cityscapes
+        Items ``(image (3, H, W) float32, target (H, W) int64 trainIds)``.
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     images, label_ids = _sc.generate_scenes(n, height=height, width=width, seed=seed)
     seed_list = list(seed) if isinstance(seed, (list, tuple)) else [seed]
@@ -155,22 +176,35 @@ class GTA5(Cityscapes):
 
     Reads ``root/images/NNNNN.png`` and ``root/labels/NNNNN.png`` (the label PNGs' indices are
     Cityscapes ``labelIds``); items are ``(image (3, H, W) float32, target (H, W) int64
-    trainIds)`` exactly as for :class:`Cityscapes`, whose ``size``, ``transform``, ``mean`` and
-    ``std`` it takes.
+    trainIds)`` exactly as for :class:`Cityscapes`. The source domain of Liu et al. 2020,
+    Table 3.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder holding ``images/`` and ``labels/`` (the GTA5 release of
+        download.visinf.tu-darmstadt.de/data/from_games).
+    transform, size, mean, std : see :class:`Cityscapes`
+        Augmentation, resizing and normalization.
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
 
     def __init__(self, root, *, transform=None, size=None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__(None, transform=transform, size=size, mean=mean, std=std)
         root = Path(root)
         if not (root / "images").is_dir():
-            raise ValueError(f"root: no folder {root / 'images'}")
+            raise ValueError(f"root: no folder {root / 'images'}; unzip the GTA5 images/ and "
+                             "labels/ of download.visinf.tu-darmstadt.de/data/from_games there")
         for img in sorted((root / "images").glob("*.png")):
             lab = root / "labels" / img.name
             if not lab.is_file():
-                raise ValueError(f"root: image {img} has no label file {lab}")
+                raise ValueError(f"root: image {img} has no label file {lab}; unzip the GTA5 "
+                                 "labels archive next to the images")
             self.files.append((img, lab))
         if not self.files:
-            raise ValueError(f"root: no *.png files under {root / 'images'}")
+            raise ValueError(f"root: no *.png files under {root / 'images'}; unzip the GTA5 "
+                             "images archive there")
 
 
 @dataclass
@@ -190,6 +224,8 @@ class AdaptationData:
         Labelled source-domain evaluation set (to show the gap).
     full : bool
         Whether the paper-scale data (GTA5 -> Cityscapes) was loaded.
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
 
     source: Cityscapes
@@ -211,7 +247,27 @@ def load_adaptation(*, full: bool | None = None, n_source: int = 256, n_target: 
     (source; its last 500 frames are the source_val), Cityscapes train (target) and val
     (target_val) from ``DATA_ROOT/cityscapes``, resized to ``size``; if either is missing it
     says so loudly (:func:`wlearn.data.full_data_missing`) and uses the embedded domains.
-    ``**kwargs`` go to :class:`Cityscapes` (``transform``, ``mean``, ``std``).
+
+    Parameters
+    ----------
+    full : bool, optional
+        Paper-scale data; default :data:`wlearn.FULL`.
+    n_source, n_target, n_val : int
+        Numbers of generated scenes (embedded data only).
+    height, width : int
+        Size of the generated scenes.
+    seed : int
+        Seeds the generated scenes.
+    size : (int, int)
+        ``(H, W)`` the full data is resized to.
+    **kwargs
+        Passed to :class:`Cityscapes` (``transform``, ``mean``, ``std``).
+
+    Returns
+    -------
+    AdaptationData
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     if full is None:
         from wlearn import FULL as full

@@ -49,9 +49,22 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def train_id(name: str) -> int:
-    """``trainId`` of a class given by its official name (e.g. ``"person"`` -> 11)."""
+    """``trainId`` of a class given by its official name (e.g. ``"person"`` -> 11).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CLASS_NAMES`.
+
+    Returns
+    -------
+    int
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+    """
     if name not in CLASS_NAMES:
-        raise ValueError(f"name: expected one of {CLASS_NAMES}, got {name!r}")
+        raise ValueError(f"name: expected one of {CLASS_NAMES}, got {name!r}; use the official "
+                         "lower-case name, e.g. 'traffic light'")
     return CLASS_NAMES.index(name)
 
 
@@ -64,14 +77,18 @@ def to_train_ids(label_ids):
 
     Returns
     -------
-    Same type and shape: numpy ``uint8`` or torch ``int64``.
+    numpy array or torch tensor, the shape of ``label_ids``
+        numpy ``uint8`` or torch ``int64``.
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     if isinstance(label_ids, torch.Tensor):
         lut = torch.as_tensor(ID_TO_TRAINID, device=label_ids.device).long()
         return lut[label_ids.long()]
     a = np.asarray(label_ids)
     if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 255)):
-        raise ValueError(f"label_ids: expected integers in [0, 255], got dtype {a.dtype}")
+        raise ValueError(f"label_ids: expected integers in [0, 255], got dtype {a.dtype}; pass "
+                         "the label PNG as read (np.array(Image.open(path)))")
     return ID_TO_TRAINID[a]
 
 
@@ -85,6 +102,8 @@ def colorize(train_ids) -> np.ndarray:
     Returns
     -------
     rgb : numpy ``uint8`` array, shape (H, W, 3)
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     t = train_ids.cpu().numpy() if isinstance(train_ids, torch.Tensor) else np.asarray(train_ids)
     lut = np.zeros((256, 3), dtype=np.uint8)
@@ -106,6 +125,8 @@ class PairedTransform:
         Output size ``(H, W)`` of the random crop (``None``: no crop).
     hflip : bool
         Flip left-right with probability 1/2.
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
 
     def __init__(self, scale=(0.75, 1.25), crop=None, hflip: bool = True):
@@ -116,7 +137,19 @@ class PairedTransform:
         self.scale, self.crop, self.hflip = scale, crop, bool(hflip)
 
     def __call__(self, image: torch.Tensor, target: torch.Tensor):
-        """``image`` (3, H, W) float, ``target`` (H, W) int64 -> both transformed."""
+        """Transform a pair with one random draw.
+
+        Parameters
+        ----------
+        image : torch.Tensor, shape (3, H, W), float
+        target : torch.Tensor, shape (H, W), int64
+
+        Returns
+        -------
+        image : torch.Tensor, shape (3, H', W')
+        target : torch.Tensor, shape (H', W')
+            ``(H', W')`` = ``crop`` when given.
+        """
         if self.scale is not None and self.scale != (1, 1):
             lo, hi = self.scale
             s = lo + (hi - lo) * torch.rand(()).item()
@@ -154,6 +187,8 @@ class Cityscapes(Dataset):
         Resize every pair to ``(H, W)`` first (bilinear / nearest): e.g. (256, 512) on a CPU.
     mean, std : 3-tuples
         Per-channel normalization (default ImageNet).
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
 
     def __init__(self, root, split: str = "train", *, transform=None, size=None,
@@ -192,13 +227,20 @@ class Cityscapes(Dataset):
         ----------
         images : uint8 array, shape (N, H, W, 3)
         label_ids : integer array, shape (N, H, W), Cityscapes ``labelIds`` (not ``trainIds``)
-        **kwargs : ``transform``, ``size``, ``mean``, ``std`` as in the constructor.
+        **kwargs
+            ``transform``, ``size``, ``mean``, ``std`` as in the constructor.
+
+        Returns
+        -------
+        Cityscapes
         """
         images, label_ids = np.asarray(images), np.asarray(label_ids)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images: expected uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+            raise ValueError(f"images: expected uint8 (N, H, W, 3), got {images.dtype} {images.shape}"
+                             "; pass RGB images as read from PNG files (channels last, 0..255)")
         if label_ids.shape != images.shape[:3]:
-            raise ValueError(f"label_ids: expected shape {images.shape[:3]}, got {label_ids.shape}")
+            raise ValueError(f"label_ids: expected shape {images.shape[:3]}, got {label_ids.shape}"
+                             "; give one label map per image, of the image's height and width")
         ds = cls(None, **kwargs)
         ds._images = torch.from_numpy(images).permute(0, 3, 1, 2)  # (N, 3, H, W)
         ds._labels = torch.from_numpy(to_train_ids(label_ids).astype(np.int64))  # (N, H, W)
@@ -227,7 +269,18 @@ class Cityscapes(Dataset):
         return (image - self.mean) / self.std, target
 
     def denormalize(self, image: torch.Tensor) -> np.ndarray:
-        """Undo the normalization: ``(3, H, W)`` tensor -> ``(H, W, 3)`` float array in [0, 1]."""
+        """Undo the normalization, for display.
+
+        Parameters
+        ----------
+        image : torch.Tensor, shape (3, H, W)
+            A normalized image of this dataset.
+
+        Returns
+        -------
+        numpy.ndarray, shape (H, W, 3)
+            Floats in [0, 1].
+        """
         x = image.detach().cpu() * self.std + self.mean
         return x.clamp(0, 1).permute(1, 2, 0).numpy()
 
@@ -236,7 +289,22 @@ def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed=0,
                      **kwargs) -> Cityscapes:
     """``n`` street scenes of :func:`wlearn.data.scenes.generate_scenes`, in memory (no disk).
 
-    ``**kwargs`` go to :class:`Cityscapes` (``transform``, ``size``, ``mean``, ``std``).
+    Parameters
+    ----------
+    n : int
+        Number of scenes.
+    height, width : int
+        Image size (at least 32 x 32).
+    seed : int or list of int
+        Seeds the scenes.
+    **kwargs
+        Passed to :class:`Cityscapes` (``transform``, ``size``, ``mean``, ``std``).
+
+    Returns
+    -------
+    Cityscapes
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     from wlearn.data.scenes import generate_scenes
 
@@ -253,9 +321,31 @@ def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 
     to ``n`` generated scenes of ``height x width``. The generated splits are drawn from the
     seeds ``[seed, 0]`` (train) and ``[seed, 1]`` (val), so they never share a scene, and they
     are the scenes ``data_scripts/make_scenes.py --seed seed`` writes to disk.
+
+    Parameters
+    ----------
+    split : {"train", "val"}
+    full : bool, optional
+        Read the real data; default :data:`wlearn.FULL`.
+    n : int
+        Number of generated scenes.
+    height, width : int
+        Size of the generated scenes.
+    seed : int
+        Seeds the generated scenes.
+    **kwargs
+        Passed to :class:`Cityscapes` (``transform``, ``mean``, ``std``; ``size`` for the real
+        data only).
+
+    Returns
+    -------
+    Cityscapes
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     if split not in ("train", "val"):
-        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+        raise ValueError(f"split: expected 'train' or 'val', got {split!r}; the test split has "
+                         "no public labels")
     if full is None:
         from wlearn import FULL as full
     root = DATA_ROOT / "cityscapes"

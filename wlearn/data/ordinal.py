@@ -64,6 +64,8 @@ class OrdinalData:
         Feature names.
     description : str
         Where the data comes from.
+
+    Introduced in notebooks/07_squared_emd.ipynb.
     """
 
     X: np.ndarray
@@ -74,6 +76,7 @@ class OrdinalData:
 
     @property
     def num_classes(self) -> int:
+        """Number of ordered classes ``C``."""
         return len(self.classes)
 
 
@@ -88,6 +91,8 @@ def load_anes96_party() -> OrdinalData:
     -------
     OrdinalData
         ``X`` (944, 9) float32, ``y`` (944,) int64 in 0..6.
+
+    See also notebooks/07_squared_emd.ipynb, which uses the diabetes groups by default.
     """
     try:
         from statsmodels.datasets import anes96
@@ -126,9 +131,12 @@ def load_diabetes_ordinal(n_classes: int = 7) -> OrdinalData:
     OrdinalData
         ``X`` (442, 10) float32 (scikit-learn's centred and scaled features), ``y`` (442,)
         int64 in ``0 .. C-1``; ``description`` lists the group boundaries.
+
+    Introduced in notebooks/07_squared_emd.ipynb.
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or not 2 <= n_classes <= 20:
-        raise ValueError(f"n_classes: expected an integer in [2, 20], got {n_classes!r}")
+        raise ValueError(f"n_classes: expected an integer in [2, 20], got {n_classes!r}; 442 "
+                         "patients do not fill more groups")
     from sklearn.datasets import load_diabetes
 
     X, progression = load_diabetes(return_X_y=True)

@@ -131,6 +131,8 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
     -------
     image : uint8 array, shape (height, width, 3)
     label_ids : uint8 array, shape (height, width), Cityscapes labelIds
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     H, W = height, width
     c = _Canvas(rng, H, W)
@@ -229,10 +231,21 @@ def generate_scenes(n: int, *, height: int = 64, width: int = 128, seed=0):
     """``n`` scenes, deterministic in ``seed`` (an int or a list of ints, as for
     :func:`numpy.random.default_rng`).
 
+    Parameters
+    ----------
+    n : int
+        Number of scenes.
+    height, width : int
+        Image size (at least 32 x 32).
+    seed : int or list of int
+        Seeds the scenes.
+
     Returns
     -------
     images : uint8 array, shape (n, height, width, 3)
     label_ids : uint8 array, shape (n, height, width), Cityscapes labelIds
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     for name, v, lo in (("n", n, 1), ("height", height, 32), ("width", width, 32)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:

@@ -28,7 +28,17 @@ SPLITS = ("train", "test")
 
 
 def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it."""
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final file (its folder is created).
+    write : callable
+        ``write(f)`` writes the content to the binary file object ``f``.
+
+    Used by ``data_scripts/prepare_flickr.py`` (full data of notebooks/06_tag_prediction.ipynb).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -43,21 +53,54 @@ def atomic_write(path: str | Path, write) -> None:
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
-    """``np.save`` atomically."""
+    """``np.save`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final ``.npy`` file.
+    array : numpy.ndarray, any shape
+        Saved without pickling.
+
+    Used by ``data_scripts/prepare_flickr.py`` (full data of notebooks/06_tag_prediction.ipynb).
+    """
     atomic_write(Path(path), lambda f: np.save(f, array, allow_pickle=False))
 
 
 def save_lines(path: str | Path, lines) -> None:
-    """Write strings one a line (UTF-8), atomically."""
+    """Write strings one a line (UTF-8), atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final text file.
+    lines : iterable of str
+        Without line breaks.
+
+    Used by ``data_scripts/prepare_flickr.py`` (full data of notebooks/06_tag_prediction.ipynb).
+    """
     lines = [str(s) for s in lines]
     bad = [s for s in lines if "\n" in s or "\r" in s]
     if bad:
-        raise ValueError(f"lines: expected strings without line breaks, got {bad[0]!r}")
+        raise ValueError(f"lines: expected strings without line breaks, got {bad[0]!r}; "
+                         "replace them first (s.replace('\\n', ' '))")
     atomic_write(Path(path), lambda f: f.write("".join(s + "\n" for s in lines).encode()))
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Read the strings written by :func:`save_lines`."""
+    """Read the strings written by :func:`save_lines`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The text file.
+
+    Returns
+    -------
+    list of str
+
+    Introduced in notebooks/06_tag_prediction.ipynb.
+    """
     return Path(path).read_text(encoding="utf-8").splitlines()
 
 
@@ -72,6 +115,8 @@ def write_tag_dataset(root: str | Path, words, vectors, splits: dict) -> None:
     vectors : array, shape (K, d)
     splits : dict
         ``{split: (features (N, F), tags (N, K) 0/1 dense or sparse, ids (N,))}``.
+
+    Used by ``data_scripts/prepare_flickr.py`` (full data of notebooks/06_tag_prediction.ipynb).
     """
     root = Path(root)
     words = [str(w) for w in words]
@@ -102,6 +147,11 @@ def write_tag_dataset(root: str | Path, words, vectors, splits: dict) -> None:
 def read_tag_dataset(root: str | Path):
     """Read a directory written by :func:`write_tag_dataset`.
 
+    Parameters
+    ----------
+    root : str or Path
+        The directory (``DATA_ROOT/flickr`` by default in :func:`wlearn.data.load_tags`).
+
     Returns
     -------
     words : list of str, length K
@@ -109,6 +159,8 @@ def read_tag_dataset(root: str | Path):
     splits : dict
         ``{split: (features (N, F) float32, tags (N, K) scipy.sparse CSR, ids list)}`` for the
         splits present.
+
+    Introduced in notebooks/06_tag_prediction.ipynb.
     """
     root = Path(root)
     if not (root / "vocab.txt").is_file():
@@ -116,7 +168,8 @@ def read_tag_dataset(root: str | Path):
     words = read_lines(root / "vocab.txt")
     vectors = np.load(root / "tag_vectors.npy", allow_pickle=False).astype(np.float32)
     if vectors.shape[0] != len(words):
-        raise ValueError(f"root: tag_vectors.npy has {vectors.shape[0]} rows for {len(words)} tags")
+        raise ValueError(f"root: tag_vectors.npy has {vectors.shape[0]} rows for {len(words)} tags"
+                         "; the dataset is incomplete: run data_scripts/prepare_flickr.py again")
     splits = {}
     for name in SPLITS:
         if not (root / f"{name}_features.npy").is_file():
@@ -127,7 +180,8 @@ def read_tag_dataset(root: str | Path):
         if Y.shape != (X.shape[0], len(words)) or len(ids) != X.shape[0]:
             raise ValueError(
                 f"root: split {name!r} has features {X.shape}, tags {Y.shape}, {len(ids)} ids "
-                f"for {len(words)} tags"
+                f"for {len(words)} tags; the dataset is incomplete: run "
+                "data_scripts/prepare_flickr.py again"
             )
         splits[name] = (X, Y, ids)
     return words, vectors, splits

@@ -86,6 +86,8 @@ class TagData:
         True for the reduced-redundancy variant.
     concepts_test : list of list of str or None
         Simulated world only: the names of each test item's latent concepts.
+
+    Introduced in notebooks/06_tag_prediction.ipynb.
     """
 
     X_train: np.ndarray
@@ -108,10 +110,17 @@ class TagData:
 def load_tag_vectors(path: str | Path = EMBEDDED_VECTORS) -> tuple[list[str], np.ndarray]:
     """Read a word-vector table written by ``data_scripts/prepare_tag_vectors.py``.
 
+    Parameters
+    ----------
+    path : str or Path
+        An ``.npz`` with ``words`` and ``vectors`` (default: the committed table).
+
     Returns
     -------
     words : list of str, length K
     vectors : np.ndarray, shape (K, d), float32
+
+    Introduced in notebooks/06_tag_prediction.ipynb.
     """
     path = Path(path)
     if not path.is_file():
@@ -124,6 +133,7 @@ def load_tag_vectors(path: str | Path = EMBEDDED_VECTORS) -> tuple[list[str], np
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(
             f"path: expected 'vectors' of shape ({len(words)}, d) in {path}, got {vectors.shape}"
+            "; run data_scripts/prepare_tag_vectors.py again"
         )
     return words, vectors
 
@@ -201,6 +211,8 @@ def make_tag_world(
     -------
     TagData
         With ``concepts_test`` naming each test item's concepts by their nearest tag.
+
+    A stand-in for the Flickr data of Frogner et al. 2015, Sec. 6.2. Introduced in notebooks/06_tag_prediction.ipynb.
     """
     n_train, n_test = _check_int(n_train, "n_train", 1), _check_int(n_test, "n_test", 1)
     C = _check_int(n_concepts, "n_concepts", 1)
@@ -268,13 +280,17 @@ def tag_clusters(M, threshold: float = 0.45) -> np.ndarray:
     -------
     labels : np.ndarray, shape (K,), int
         Cluster index of every tag, 0..n_clusters-1.
+
+    The clusters of the reduced-redundancy variant (Frogner et al. 2015, Sec. 6.2).
+    Introduced in notebooks/06_tag_prediction.ipynb.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
     M = np.asarray(M.detach().cpu() if isinstance(M, torch.Tensor) else M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or not np.allclose(M, M.T):
-        raise ValueError(f"M: expected a symmetric (K, K) matrix, got shape {M.shape}")
+        raise ValueError(f"M: expected a symmetric (K, K) matrix, got shape {M.shape}; pass "
+                         "distances between tags such as TagData.M")
     if not np.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold: expected a number >= 0, got {threshold!r}")
     if M.shape[0] == 1:
@@ -299,13 +315,15 @@ def reduce_redundancy(Y, labels, seed: int = 0) -> np.ndarray:
     Y_reduced : np.ndarray, shape (N, K), float32
         A subset of ``Y``'s tags with at most one per cluster per item; an item keeps at
         least one tag whenever it had one.
+
+    The reduced-redundancy variant of Frogner et al. 2015, Sec. 6.2. Introduced in notebooks/06_tag_prediction.ipynb.
     """
     Y = np.asarray(Y)
     labels = np.asarray(labels)
     if Y.ndim != 2 or labels.shape != (Y.shape[1],):
         raise ValueError(
             f"labels: expected shape ({Y.shape[-1]},) to match Y of shape {Y.shape}, "
-            f"got {labels.shape}"
+            f"got {labels.shape}; pass one cluster label per tag (tag_clusters(M))"
         )
     rng = np.random.default_rng(seed)
     out = np.zeros(Y.shape, dtype=np.float32)
@@ -332,8 +350,14 @@ def load_tags(reduced: bool = False, *, full: bool | None = None, root: str | Pa
         Directory of the prepared data (default ``DATA_ROOT/flickr``).
     seed : int
         Seed of the simulated world and of the tag kept per cluster.
+    threshold : float
+        Cluster cut of :func:`tag_clusters` (``reduced`` only).
     **world
         Passed to :func:`make_tag_world` (simulated world only).
+
+    Returns
+    -------
+    TagData
     """
     full = FULL if full is None else bool(full)
     root = Path(root) if root is not None else DATA_ROOT / FLICKR_DIR
