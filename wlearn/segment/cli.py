@@ -58,6 +58,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m wlearn.segment`` (commands ``train``, ``evaluate``, ``predict``).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     ap = argparse.ArgumentParser(prog="python -m wlearn.segment", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or fine-tune with --init) and checkpoint every epoch")
@@ -106,6 +114,18 @@ def _check_args(ap, a) -> None:
 
 
 def build_model(a) -> torch.nn.Module:
+    """The network named by the arguments (ENet, Paszke et al. 2016, Table 1, at ``a.width``).
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        Parsed arguments (``width``).
+
+    Returns
+    -------
+    torch.nn.Module
+        Logits (B, 19, H, W) for images (B, 3, H, W).
+    """
     from wlearn.models import ENet
 
     return ENet(NUM_CLASSES, width=a.width)
@@ -130,11 +150,27 @@ def _eval_kwargs(rt, amp) -> dict:
 
 
 def train(a, rt: rtm.Runtime) -> int:
-    """The ``train`` command; returns the exit status."""
+    """The ``train`` command; returns the exit status.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        Parsed arguments of ``train`` (see the module docstring).
+    rt : Runtime
+        From :func:`wlearn.segment.runtime.init_distributed`.
+
+    Returns
+    -------
+    int
+        0, or :data:`NAN_EXIT` when a non-finite loss stopped the run.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     out = Path(a.out)
     last, csv_path = out / "last.pt", out / "metrics.csv"
     if last.is_file() and not a.resume:
-        raise SystemExit(f"--out: {last} exists; pass --resume to continue it, or choose another --out")
+        raise SystemExit(f"--out: {last} exists; pass --resume to continue it, or choose another "
+                         "--out")
     seed_everything(a.seed)
     train_ds = rtm.make_dataset(a.data, "train", size=a.size, crop=a.crop, scale=a.scale,
                                 train=True, limit=a.limit)
@@ -209,7 +245,8 @@ def train(a, rt: rtm.Runtime) -> int:
 
 def _load_for_inference(a, rt):
     if not Path(a.checkpoint).is_file():
-        raise ValueError(f"checkpoint: no file at {a.checkpoint}")
+        raise ValueError(f"checkpoint: no file at {a.checkpoint}; pass the last.pt that "
+                         "'python -m wlearn.segment train --out DIR' wrote in DIR")
     args = torch.load(a.checkpoint, map_location="cpu", weights_only=False).get("args", {})
     width = args.get("width")
     if a.width is None:
@@ -222,7 +259,19 @@ def _load_for_inference(a, rt):
 
 
 def format_scores(res: dict) -> str:
-    """Per-class IoU with the official class names, Group-4 IoU and mIoU, as a text table."""
+    """Per-class IoU with the official class names, Group-4 IoU and mIoU, as a text table.
+
+    Parameters
+    ----------
+    res : dict
+        What :func:`wlearn.segment.evaluate` returns with ``groups={"Group 4": ...}``.
+
+    Returns
+    -------
+    str
+
+    The columns of Liu et al. 2020, Table 1. Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     rows = [f"{'class':<15} {'IoU':>6}"]
     g4 = set(rtm.group_indices(4))
     for i, (name, v) in enumerate(zip(CLASS_NAMES, res["iou"].tolist(), strict=True)):
@@ -233,7 +282,21 @@ def format_scores(res: dict) -> str:
 
 
 def evaluate_cmd(a, rt) -> int:
-    """The ``evaluate`` command."""
+    """The ``evaluate`` command: scores of a checkpoint, printed (and written with ``--json``).
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        Parsed arguments of ``evaluate``.
+    rt : Runtime
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     model = _load_for_inference(a, rt)
     ds = rtm.make_dataset(a.data, a.split, size=a.size, limit=a.limit)
     loader = rtm.shard_loader(ds, rt, batch_size=a.batch_size, workers=a.workers)
@@ -250,7 +313,21 @@ def evaluate_cmd(a, rt) -> int:
 
 @torch.no_grad()
 def predict_cmd(a, rt) -> int:
-    """The ``predict`` command: ``OUT/<image name>_pred.png`` in the Cityscapes palette."""
+    """The ``predict`` command: ``OUT/<image name>_pred.png`` in the Cityscapes palette.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        Parsed arguments of ``predict``.
+    rt : Runtime
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     from PIL import Image
 
     from wlearn.data.cityscapes import colorize
@@ -273,7 +350,19 @@ def predict_cmd(a, rt) -> int:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m wlearn.segment``; returns the exit status."""
+    """Entry point of ``python -m wlearn.segment``; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     ap = build_parser()
     a = ap.parse_args(argv)
     _check_args(ap, a)

@@ -52,6 +52,8 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
         Stepped after every optimizer step.
     max_steps : int or None
         Stop after this many steps.
+    progress : bool
+        Show a tqdm bar.
     desc : str
         Progress-bar label, also named in the error raised on a non-finite loss.
     amp_dtype : torch.dtype or None
@@ -69,6 +71,8 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
         When the loss is NaN or infinite, before ``backward`` and the optimizer step (so no
         broken weights are ever stepped or checkpointed); the message names ``desc``, the step,
         the loss function and the value.
+
+    See also notebooks/09_cityscapes_gpu.ipynb (``python -m wlearn.segment train`` runs it).
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model.train()
@@ -119,6 +123,36 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_
     ``distributed``, each rank evaluates its own shard of the data and the confusion matrices
     are summed over ranks (:meth:`ConfusionMatrix.all_reduce`) before the scores are
     computed, so every rank returns the scores of the whole data set.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps images (B, 3, H, W) to logits (B, K, H, W).
+    loader : iterable of (image (B, 3, H, W), target (B, H, W) int64)
+    num_classes : int
+        ``K``.
+    device : torch device or None
+        Default: the device of the model's parameters.
+    ignore_index : int
+        Target value to skip (255 for Cityscapes ``trainIds``).
+    groups : dict or None
+        ``{group name: class indices}`` for ``group_iou``.
+    D : tensor or array, shape (K, K), or None
+        Ground matrix for ``mean_severity`` (rows = predicted, columns = true class).
+    progress : bool
+        Show a tqdm bar.
+    amp_dtype : torch.dtype or None
+        Autocast dtype of the model, as in :func:`train_one_epoch`.
+    distributed : bool
+        Sum the counts over ``torch.distributed`` ranks.
+
+    Returns
+    -------
+    dict
+        See :meth:`wlearn.metrics.ConfusionMatrix.compute`; ``"confusion"`` has shape (K, K),
+        ``"iou"`` shape (K,).
+
+    IoU per class as in Liu et al. 2020, Experiments. Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     was_training = model.training
@@ -157,6 +191,23 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int =
     Holds ``model``, ``optimizer``, ``scheduler`` (and, when given, the AMP ``scaler``) state
     dicts, ``epoch`` (the number of finished epochs), ``args``, ``history`` and the
     random-number states.
+
+    Parameters
+    ----------
+    path : str or Path
+        The checkpoint file (its folder is created).
+    model : nn.Module
+    optimizer : torch.optim.Optimizer or None
+    scheduler : LR scheduler or None
+    epoch : int
+        Number of finished epochs.
+    args : dict or None
+        Settings to store (e.g. the command-line arguments).
+    history : list or None
+        Per-epoch records.
+    scaler : torch.amp.GradScaler or None
+
+    See also notebooks/09_cityscapes_gpu.ipynb (``out/last.pt`` of ``python -m wlearn.segment``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,10 +227,33 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int =
 
 def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location=None,
                     restore_rng: bool = True, scaler=None) -> dict:
-    """Load a checkpoint of :func:`save_checkpoint` into the given objects; returns it."""
+    """Load a checkpoint of :func:`save_checkpoint` into the given objects; returns it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The checkpoint file.
+    model : nn.Module
+        Receives the weights.
+    optimizer : torch.optim.Optimizer or None
+    scheduler : LR scheduler or None
+    map_location : torch device or None
+        Default: the device of the model's parameters.
+    restore_rng : bool
+        Restore the random-number states (to resume a run exactly).
+    scaler : torch.amp.GradScaler or None
+
+    Returns
+    -------
+    dict
+        The whole checkpoint (``epoch``, ``args``, ``history``...).
+
+    See also notebooks/09_cityscapes_gpu.ipynb.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"path: no checkpoint at {path}")
+        raise ValueError(f"path: no checkpoint at {path}; check the path, or train first "
+                         "(python -m wlearn.segment train ... --out DIR writes DIR/last.pt)")
     map_location = map_location or next(model.parameters()).device
     state = torch.load(path, map_location=map_location, weights_only=False)
     model.load_state_dict(state["model"])
@@ -212,23 +286,37 @@ def fit(model: nn.Module, train_loader, loss_fn, *, n_epochs: int, lr: float = 5
     scheduler : "poly", None or an LR scheduler
         ``"poly"``: ``lr * (1 - step / total) ** 0.9``, stepped every iteration.
     val_loader : loader or None
-        Evaluated after every epoch (needs ``num_classes``); ``eval_kwargs`` go to :func:`evaluate`.
+        Evaluated after every epoch (needs ``num_classes``).
+    num_classes : int or None
+        ``K``, for the evaluation.
     device : torch device or None
         Default :func:`wlearn.get_device`.
     checkpoint : path or None
         Written after every epoch; if it exists and ``resume``, training continues from it.
+    resume : bool
+        Continue from an existing ``checkpoint``.
+    progress : bool
+        Show tqdm bars.
     args : dict or None
         Stored in the checkpoint (e.g. the command-line arguments).
+    eval_kwargs : dict or None
+        Passed to :func:`evaluate` (``groups``, ``D``).
+    desc : str
+        Progress-bar label.
 
     Returns
     -------
-    history : list of dict, one per epoch: ``epoch``, ``loss``, ``lr`` and, with a
-    ``val_loader``, ``miou`` (and ``mean_severity`` / ``group_iou`` when asked for).
+    history : list of dict
+        One per epoch: ``epoch``, ``loss``, ``lr`` and, with a ``val_loader``, ``miou`` (and
+        ``mean_severity`` / ``group_iou`` when asked for).
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 0:
         raise ValueError(f"n_epochs: expected an integer >= 0, got {n_epochs!r}")
     if val_loader is not None and num_classes is None:
-        raise ValueError("num_classes: expected an integer when val_loader is given, got None")
+        raise ValueError("num_classes: expected an integer when val_loader is given, got None; "
+                         "pass num_classes=K (19 for Cityscapes)")
     device = get_device(device)
     model.to(device)
     if optimizer is None:
@@ -272,18 +360,40 @@ def pretrain_finetune(model: nn.Module, train_loader, val_loader, losses: dict, 
 
     Parameters
     ----------
+    model : nn.Module
+        Maps images (B, 3, H, W) to logits (B, K, H, W); pre-trained in place.
+    train_loader, val_loader : loaders of (image (B, 3, H, W), target (B, H, W) int64)
     losses : dict
         ``{name: loss_fn}``.
+    num_classes : int
+        ``K``.
+    pre_epochs, ft_epochs : int
+        Epochs of pre-training and of each fine-tuning.
+    lr, ft_lr : float
+        Adam learning rates of the two phases.
+    seeds : sequence of int
+        One fine-tuning per seed and loss.
+    pre_loss : callable or None
+        Default ``nn.CrossEntropyLoss(ignore_index=255)``.
+    device : torch device or None
+        Default :func:`wlearn.get_device`.
     checkpoint_dir : path or None
         Checkpoints ``pretrain.pt`` and ``{name}_seed{seed}.pt`` (resumable) go there.
+    progress : bool
+        Show tqdm bars.
     eval_kwargs : dict or None
         Passed to :func:`evaluate` (``groups``, ``D``).
+    keep_models : bool
+        Return the fine-tuned models of the first seed.
 
     Returns
     -------
-    dict with ``"pretrained"`` (the evaluation after pre-training), ``"runs"``
-    (``{name: [evaluation per seed]}``) and, with ``keep_models``, ``"models"``
-    (``{name: fine-tuned model of the first seed}``).
+    dict
+        ``"pretrained"`` (the evaluation after pre-training), ``"runs"``
+        (``{name: [evaluation per seed]}``) and, with ``keep_models``, ``"models"``
+        (``{name: fine-tuned model of the first seed}``).
+
+    The protocol of Liu et al. 2020, Experiments. Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     device = get_device(device)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)

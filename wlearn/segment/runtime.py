@@ -35,7 +35,20 @@ AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class Runtime:
-    """Where this process runs: ``rank`` of ``world_size`` processes, on ``device``."""
+    """Where this process runs: ``rank`` of ``world_size`` processes, on ``device``.
+
+    Attributes
+    ----------
+    rank : int
+        This process's rank (``RANK``).
+    world_size : int
+        Number of processes (``WORLD_SIZE``).
+    local_rank : int
+        Rank on this machine (``LOCAL_RANK``): the GPU it uses.
+    device : torch.device
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
 
     rank: int = 0
     world_size: int = 1
@@ -44,6 +57,7 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
+        """More than one process."""
         return self.world_size > 1
 
     @property
@@ -57,7 +71,8 @@ def _env_int(name: str, default: int) -> int:
     if v is None:
         return default
     if not v.strip().isdigit():
-        raise ValueError(f"{name}: expected a non-negative integer in the environment, got {v!r}")
+        raise ValueError(f"{name}: expected a non-negative integer in the environment, got {v!r}"
+                         f"; unset {name} or launch with torchrun, which sets it")
     return int(v)
 
 
@@ -73,6 +88,8 @@ def init_distributed(device=None) -> Runtime:
     -------
     Runtime
         Backend ``nccl`` when the device is CUDA, ``gloo`` otherwise.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
     """
     world = _env_int("WORLD_SIZE", 1)
     rank, local = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
@@ -88,7 +105,15 @@ def init_distributed(device=None) -> Runtime:
 def shutdown(rt: Runtime) -> None:
     """End the process group (if this process started one), after every rank got here:
     a gloo rank that tears down its connections while a peer is still writing its last
-    checkpoint can abort the peer ("terminate called without an active exception")."""
+    checkpoint can abort the peer ("terminate called without an active exception").
+
+    Parameters
+    ----------
+    rt : Runtime
+        What :func:`init_distributed` returned.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     if rt.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -105,6 +130,19 @@ def build_loss(name: str, *, tau: float = 0.5, ignore_index: int = IGNORE_INDEX)
       :math:`H_\tau` (:func:`wlearn.ground.huber`), Liu et al. eq. 2-4.
 
     Every loss skips pixels whose target is ``ignore_index``.
+
+    Parameters
+    ----------
+    name : {"ce", "ial", "wass-d", "wass-d2", "wass-huber"}
+    tau : float
+        Huber threshold of ``"wass-huber"``.
+    ignore_index : int
+        Target value to skip (255 for Cityscapes ``trainIds``).
+
+    Returns
+    -------
+    nn.Module
+        A loss ``loss(logits (B, 19, H, W), target (B, H, W))``.
     """
     from wlearn.ground import huber, power, severity_matrix
     from wlearn.losses import ImportanceAwareLoss, OneHotWassersteinLoss
@@ -116,12 +154,23 @@ def build_loss(name: str, *, tau: float = 0.5, ignore_index: int = IGNORE_INDEX)
     D = severity_matrix("cityscapes")  # (19, 19), rows = predicted, columns = true
     grounds = {"wass-d": lambda: D, "wass-d2": lambda: power(D, 2), "wass-huber": lambda: huber(D, tau)}
     if name not in grounds:
-        raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}")
+        raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}; pick one of these "
+                         "names (the rows of Liu et al. 2020, Table 1)")
     return OneHotWassersteinLoss(grounds[name](), ignore_index=ignore_index)
 
 
 def group_indices(group: int = 4) -> list[int]:
-    """``trainId`` of the classes in one IAL importance group (Group 4: the road users)."""
+    """``trainId`` of the classes in one IAL importance group (Group 4: the road users).
+
+    Parameters
+    ----------
+    group : {1, 2, 3, 4}
+        See :func:`wlearn.ground.importance_groups` (Liu et al. 2020, Related Work).
+
+    Returns
+    -------
+    list of int
+    """
     from wlearn.ground import importance_groups
 
     return [i for i, g in enumerate(importance_groups("cityscapes").values()) if g == group]
@@ -130,7 +179,31 @@ def group_indices(group: int = 4) -> list[int]:
 def make_dataset(root, split: str, *, size=None, crop=None, scale=None, train: bool = False,
                  limit: int | None = None):
     """A :class:`~wlearn.data.cityscapes.Cityscapes` split, optionally resized to ``size``,
-    with random ``scale`` / ``crop`` / flips when ``train``, cut to its first ``limit`` items."""
+    with random ``scale`` / ``crop`` / flips when ``train``, cut to its first ``limit`` items.
+
+    Parameters
+    ----------
+    root : str or Path
+        Cityscapes-layout folder.
+    split : {"train", "val", "test"}
+    size : (int, int) or None
+        Resize every pair to ``(H, W)`` first.
+    crop : (int, int) or None
+        Random crop (``train`` only).
+    scale : (float, float) or None
+        Random rescaling range (``train`` only).
+    train : bool
+        Apply the random augmentation (:class:`~wlearn.data.cityscapes.PairedTransform`).
+    limit : int or None
+        Keep the first ``limit`` items.
+
+    Returns
+    -------
+    Dataset
+        Items ``(image (3, H, W), target (H, W) int64)``.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     tf = PairedTransform(scale=scale, crop=crop, hflip=True) if train else None
     ds = Cityscapes(root, split, transform=tf, size=None if size is None else tuple(size))
     if limit is not None:
@@ -143,7 +216,26 @@ def make_loaders(train_ds, val_ds, rt: Runtime, *, batch_size: int, workers: int
     """Training loader with a ``DistributedSampler`` (shuffled, seeded; call
     ``sampler.set_epoch(epoch)`` each epoch; also used with one process, so that the order
     of a resumed run depends only on the epoch), and a validation loader over this rank's
-    shard ``rank::world_size`` (no padding, so that no image is counted twice)."""
+    shard ``rank::world_size`` (no padding, so that no image is counted twice).
+
+    Parameters
+    ----------
+    train_ds, val_ds : Dataset (``val_ds`` may be None)
+    rt : Runtime
+    batch_size : int
+        Per process.
+    workers : int
+        Data-loading processes.
+    seed : int
+        Seeds the shuffling.
+
+    Returns
+    -------
+    train_loader, sampler, val_loader
+        ``val_loader`` is None without ``val_ds``.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     sampler = DistributedSampler(train_ds, num_replicas=rt.world_size, rank=rt.rank,
                                  shuffle=True, seed=seed, drop_last=rt.distributed)
     train = DataLoader(train_ds, batch_size=batch_size, sampler=sampler, drop_last=False,
@@ -158,12 +250,36 @@ def _loader_kwargs(rt: Runtime, workers: int) -> dict:
 
 
 def shard_loader(ds, rt: Runtime, *, batch_size: int, workers: int = 0) -> DataLoader:
-    """In-order loader over this rank's shard ``ds[rank::world_size]`` (for evaluation)."""
+    """In-order loader over this rank's shard ``ds[rank::world_size]`` (for evaluation).
+
+    Parameters
+    ----------
+    ds : Dataset
+    rt : Runtime
+    batch_size : int
+    workers : int
+        Data-loading processes.
+
+    Returns
+    -------
+    DataLoader
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     shard = Subset(ds, range(rt.rank, len(ds), rt.world_size))
     return DataLoader(shard, batch_size=batch_size, shuffle=False, **_loader_kwargs(rt, workers))
 
 
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak for :func:`peak_memory_mib`.
+
+    Parameters
+    ----------
+    device : torch.device
+        CUDA: reset torch's peak statistics; CPU: the process's resident-set high-water mark.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     else:
@@ -180,6 +296,16 @@ def peak_memory_mib(device: torch.device) -> float:
     CUDA: ``torch.cuda.max_memory_allocated`` (tensors only). CPU: the process's resident-set
     high-water mark (``VmHWM`` in ``/proc/self/status``, else ``ru_maxrss``), which also
     counts the Python interpreter and libraries: compare CPU figures only with each other.
+
+    Parameters
+    ----------
+    device : torch.device
+
+    Returns
+    -------
+    float
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
     """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -194,7 +320,14 @@ def peak_memory_mib(device: torch.device) -> float:
 
 
 def csv_columns() -> list[str]:
-    """Columns of ``metrics.csv``: one row per epoch."""
+    """Columns of ``metrics.csv``: one row per epoch.
+
+    Returns
+    -------
+    list of str
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     return (["epoch", "train_loss", "val_miou", "group4_iou"]
             + [f"iou_{n.replace(' ', '_')}" for n in CLASS_NAMES]
             + ["lr", "seconds", "images_per_s", "peak_mem_mib"])
@@ -202,7 +335,16 @@ def csv_columns() -> list[str]:
 
 def append_csv(path, row: dict) -> None:
     """Append ``row`` to the CSV at ``path`` (header written when the file is new). A resumed
-    run first drops rows of epochs that it is about to redo (see :func:`truncate_csv`)."""
+    run first drops rows of epochs that it is about to redo (see :func:`truncate_csv`).
+
+    Parameters
+    ----------
+    path : str or Path
+    row : dict
+        ``{column: value}``; missing columns are left empty.
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     path = Path(path)
     new = not path.is_file()
     with open(path, "a", newline="") as f:
@@ -213,7 +355,16 @@ def append_csv(path, row: dict) -> None:
 
 
 def truncate_csv(path, last_epoch: int) -> None:
-    """Keep only the rows of epochs ``<= last_epoch`` (those the checkpoint holds)."""
+    """Keep only the rows of epochs ``<= last_epoch`` (those the checkpoint holds).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV (nothing happens when it does not exist).
+    last_epoch : int
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
     path = Path(path)
     if not path.is_file():
         return

@@ -43,7 +43,8 @@ MODES = ("hard", "prediction", "uniform", "lrent")
 def _check_probs(probs) -> torch.Tensor:
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point() or probs.ndim < 2:
         got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
-        raise ValueError(f"probs: expected a floating tensor (N, C, ...) of probabilities, got {got}")
+        raise ValueError(f"probs: expected a floating tensor (N, C, ...) of probabilities, got {got}"
+                         "; pass torch.softmax(teacher(images), dim=1)")
     return probs
 
 
@@ -83,6 +84,8 @@ def class_balanced_thresholds(probs_batches, num_classes: int, portion: float, *
     Returns
     -------
     torch.Tensor, shape (C,), float64, on the CPU
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     portion = _check_fraction(portion, "portion")
     max_threshold = _check_fraction(max_threshold, "max_threshold")
@@ -92,7 +95,8 @@ def class_balanced_thresholds(probs_batches, num_classes: int, portion: float, *
     for p in probs_batches:
         p = _check_probs(p)
         if p.shape[1] != C:
-            raise ValueError(f"probs: expected {C} classes along dim 1, got {p.shape[1]}")
+            raise ValueError(f"probs: expected {C} classes along dim 1, got {p.shape[1]}; pass "
+                             "num_classes equal to the model's output channels")
         conf, lab = p.detach().max(1)
         conf, lab = conf.reshape(-1).double().cpu(), lab.reshape(-1).cpu()  # (P,), (P,)
         for c in lab.unique().tolist():
@@ -119,10 +123,14 @@ def pseudo_labels(probs: torch.Tensor, thresholds: torch.Tensor, *,
     probs : torch.Tensor, shape (N, C, H, W) (or (N, C, ...))
     thresholds : torch.Tensor, shape (C,)
         From :func:`class_balanced_thresholds`.
+    ignore_index : int
+        Label of the pixels left without a pseudo-label.
 
     Returns
     -------
     torch.Tensor, int64, shape (N, H, W)
+
+    CBST (Zou et al. 2018, Alg. 1). Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     probs = _check_probs(probs)
     C = probs.shape[1]
@@ -155,21 +163,28 @@ def conservative_targets(probs: torch.Tensor, labels: torch.Tensor, *, mode: str
         Smoothing weight.
     thresholds : torch.Tensor, shape (C,), or None
         The class-balanced thresholds ``lambda`` (``"lrent"`` only).
+    ignore_index : int
+        Value of ``labels`` without a pseudo-label.
 
     Returns
     -------
     torch.Tensor, shape (N, C, H, W), dtype of ``probs``: rows on the simplex along dim 1 at
     labelled positions, zeros at ignored ones (mask them in the loss).
+
+    The conservative targets of Liu et al. 2020 (Table 3); "lrent" is Zou et al. 2019, eq. 9.
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     probs = _check_probs(probs)
     if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}; 'prediction' mixes the "
+                         "pseudo-label with the teacher's prediction")
     alpha = _check_fraction(alpha, "alpha", low_open=(mode == "lrent"))
     C = probs.shape[1]
     expected = (probs.shape[0],) + tuple(probs.shape[2:])
     if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != expected or labels.is_floating_point():
         got = (labels.dtype, tuple(labels.shape)) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected an integer tensor of shape {expected}, got {got}")
+        raise ValueError(f"labels: expected an integer tensor of shape {expected}, got {got}; "
+                         "pass the output of pseudo_labels(probs, thresholds)")
     keep = labels != ignore_index  # (N, H, W)
     onehot = F.one_hot(labels.masked_fill(~keep, 0).long(), C).movedim(-1, 1).to(probs.dtype)  # (N, C, H, W)
     if mode == "hard":
@@ -202,9 +217,18 @@ class PseudoLabeler:
         Copied and frozen in eval mode.
     target_images : iterable of image batches (B, 3, H, W)
         Target-domain images over which the thresholds are computed.
+    num_classes : int
+        ``C``.
     portion, max_threshold : float
         See :func:`class_balanced_thresholds`.
     mode, alpha : see :func:`conservative_targets`.
+    ignore_index : int
+        Label of the pixels left without a pseudo-label.
+    device : torch device or None
+        Where the teacher runs (default :func:`wlearn.get_device`).
+
+    CBST (Zou et al. 2018, Alg. 1) with conservative targets (Liu et al. 2020, Table 3).
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
 
     def __init__(self, teacher: nn.Module, target_images, num_classes: int, *, portion: float,
@@ -224,10 +248,35 @@ class PseudoLabeler:
 
     @torch.no_grad()
     def probs(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's probabilities.
+
+        Parameters
+        ----------
+        images : torch.Tensor, shape (B, 3, H, W)
+
+        Returns
+        -------
+        torch.Tensor, shape (B, C, H, W)
+        """
         return torch.softmax(self.teacher(images.to(self.device)), 1)  # (B, C, H, W)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor):
+        """Pseudo-labels and conservative targets of a batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor, shape (B, 3, H, W)
+
+        Returns
+        -------
+        q : torch.Tensor, shape (B, C, H, W)
+            Soft targets (zeros where there is no pseudo-label).
+        mask : torch.Tensor, shape (B, H, W), bool
+            Where there is a pseudo-label.
+        labels : torch.Tensor, shape (B, H, W), int64
+            The pseudo-labels (``ignore_index`` elsewhere).
+        """
         p = self.probs(images)
         labels = pseudo_labels(p, self.thresholds, ignore_index=self.ignore_index)
         q = conservative_targets(p, labels, mode=self.mode, alpha=self.alpha,
@@ -265,21 +314,40 @@ def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_c
         :class:`wlearn.losses.SoftWassersteinLoss`.
     portion : (float, float, float)
         ``(p0, dp, p_max)``, CBST's schedule.
+    num_classes : int
+        ``C``.
+    rounds, steps_per_round : int
+        Number of teacher snapshots, and of Adam steps after each.
     mode, alpha : see :func:`conservative_targets`.
+    max_threshold : float
+        See :func:`class_balanced_thresholds`.
+    lr, weight_decay : float
+        Of the Adam optimizer.
+    target_weight : float
+        Weight of the target loss against the source cross-entropy.
+    ignore_index : int
+        Void label of the source targets and of the pseudo-labels.
+    device : torch device or None
+        Default :func:`wlearn.get_device`.
     callback : callable or None
         ``callback(round, model)`` after every round (e.g. to evaluate).
 
     Returns
     -------
-    history : list of dict, one per round: ``round``, ``portion``, ``loss`` (mean total),
-    ``coverage`` (fraction of target pixels pseudo-labelled) and ``pseudo_accuracy``
-    (fraction of those whose pseudo-label is right, when target labels are available).
+    history : list of dict
+        One per round: ``round``, ``portion``, ``loss`` (mean total), ``coverage`` (fraction of
+        target pixels pseudo-labelled) and ``pseudo_accuracy`` (fraction of those whose
+        pseudo-label is right, when target labels are available).
+
+    CBST's rounds (Zou et al. 2018, Alg. 1) as Liu et al. 2020 use them (Table 3).
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     for name, v in (("rounds", rounds), ("steps_per_round", steps_per_round)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}; pass a positive int")
     if len(portion) != 3:
-        raise ValueError(f"portion: expected (p0, dp, p_max), got {portion!r}")
+        raise ValueError(f"portion: expected (p0, dp, p_max), got {portion!r}; CBST's schedule "
+                         "is (0.2, 0.05, 0.5)")
     device = get_device(device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
