@@ -125,6 +125,20 @@ class SinkhornLoss(_CostMixin):
         super().__init__(M, reg, max_iter, tol, reduction)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch; backward is Algorithm 1's centred potential.
+
+        Parameters
+        ----------
+        input : torch.Tensor, shape (B, K) or (K,)
+            Predicted histograms, rows on the simplex (``torch.softmax(logits, dim=1)``).
+        target : torch.Tensor, shape of ``input``
+            Target histograms (one-hot rows for class labels), on the device of ``input``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (B,) with ``reduction="none"``.
+        """
         K = self.M.shape[0]
         h, y = _pair(input, target, K)
         check_simplex(h.detach(), "input")
@@ -175,6 +189,20 @@ class UnbalancedSinkhornLoss(_CostMixin):
         self.reg_m = _reg_m_pair(reg_m)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The relaxed objective of a batch; backward ``gamma_a (1 - T 1 / h)``.
+
+        Parameters
+        ----------
+        input : torch.Tensor, shape (B, K) or (K,)
+            Non-negative predicted measures (e.g. ``torch.exp(logits)``), any total mass.
+        target : torch.Tensor, shape of ``input``
+            Non-negative target measures, on the device of ``input``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar, or shape (B,) with ``reduction="none"``.
+        """
         K = self.M.shape[0]
         h, y = _pair(input, target, K)
         check_nonnegative(h.detach(), "input")
