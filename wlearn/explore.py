@@ -636,6 +636,8 @@ def severity(
         D = severity_matrix(dataset, same_family=same_family, other_road_user=other_road_user)
         cost, mean = severity_map(pred, target, D, ignore_index=ignore_index)
         axes[0].imshow(D.numpy(), cmap="magma", vmin=0, vmax=1)
+        axes[0].set_xticks(range(0, C, 3))
+        axes[0].set_yticks(range(0, C, 3))
         axes[0].set_xlabel("true class")
         axes[0].set_ylabel("predicted class")
         axes[0].set_title(
