@@ -15,7 +15,11 @@ from wlearn import ot as wot
 from wlearn.losses import one_hot_wasserstein
 from wlearn.metrics import ConfusionMatrix, mean_severity
 
-widgets = pytest.importorskip("ipywidgets")
+try:
+    import ipywidgets as widgets
+except ImportError:  # the `lab` extra: only the widget tests need it
+    widgets = None
+needs_widgets = pytest.mark.skipif(widgets is None, reason="ipywidgets not installed (.[lab])")
 
 
 @pytest.fixture
@@ -156,6 +160,7 @@ def test_p_metric_and_severity_static_figures(probs, segmentation):
 # --- widgets ------------------------------------------------------------------------------------
 
 
+@needs_widgets
 def test_sinkhorn_widget_redraws(pair):
     e = ex.sinkhorn_reg(*pair, regs=[1.0, 0.1, 0.01])
     box = e.widget()
@@ -171,6 +176,7 @@ def test_sinkhorn_widget_redraws(pair):
     assert len(e.output.outputs) == 1 and "image/png" in e.output.outputs[0]["data"]
 
 
+@needs_widgets
 def test_unbalanced_widget_redraws(unbalanced):
     e = ex.unbalanced_reg_m(*unbalanced, reg=0.1, reg_ms=[0.01, 0.1, 1.0, 10.0])
     e.widget()
@@ -185,6 +191,7 @@ def test_unbalanced_widget_redraws(unbalanced):
     assert np.allclose(step.get_ydata(), s["row"])
 
 
+@needs_widgets
 def test_p_metric_widget_redraws(probs):
     by_p, labels = probs
     e = ex.p_metric(by_p, labels, digit=4)
@@ -199,6 +206,7 @@ def test_p_metric_widget_redraws(probs):
     assert np.allclose(heights, ex.p_metric_summary(by_p[2], labels, 2, 7)["profile"])
 
 
+@needs_widgets
 def test_severity_widget_redraws(segmentation):
     e = ex.severity(*segmentation)
     e.widget()
@@ -217,6 +225,7 @@ def test_severity_widget_redraws(segmentation):
 # --- show(): static always, the widget only when live ---------------------------------------
 
 
+@needs_widgets
 @pytest.mark.parametrize("env, n_shown", [("1", 1), ("0", 2), (None, 2)])
 def test_show_static_and_live(pair, monkeypatch, env, n_shown):
     import IPython.display
