@@ -293,8 +293,6 @@ def check_simplex(
 
     See notebooks/02_sinkhorn.ipynb (the Sinkhorn loss compares histograms).
     """
-    if (t < 0).any() and fix is None and name == "input":  # negative rows: certainly logits
-        fix = fix_for(name, "simplex")
     check_nonnegative(t, name, fix=fix)
     if atol is None:
         atol = 1e-3 if t.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-6
