@@ -55,6 +55,9 @@ class OTResult:
     objective : torch.Tensor or None, shape () or (B,)
         The full regularized objective: eq. (6) for :func:`sinkhorn`, eq. (8) for
         :func:`unbalanced_sinkhorn`; ``None`` for :func:`emd`.
+
+    Equation numbers are those of Frogner et al. 2015; ``value`` is what POT's ``ot.emd2`` and
+    ``ot.sinkhorn2`` return.
     """
 
     value: torch.Tensor
@@ -66,7 +69,7 @@ class OTResult:
 
     @property
     def plan(self) -> torch.Tensor:
-        """The plan, formed on first access (a batch of plans is ``B K^2`` numbers)."""
+        """The plan, shape (K, K) or (B, K, K), formed on first access (``B K^2`` numbers)."""
         if callable(self._plan):
             self._plan = self._plan()
         return self._plan
@@ -208,7 +211,28 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol):
 def fill_potentials(f, g, a2, b2, kernel, scale_a: float, scale_b: float, shift: float = 0.0):
     """Finite potentials on zero-mass bins, where the iteration leaves ``-inf``: the soft
     c-transform of the other potential, ``f_i = -scale_a reg (LSE_j((g_j - M_ij)/reg) - shift)``
-    (the value the update gives with ``log a_i`` replaced by 0). Call after forming the plan."""
+    (the value the update gives with ``log a_i`` replaced by 0). Call after forming the plan.
+
+    Parameters
+    ----------
+    f, g : torch.Tensor, shape (B, K)
+        Potentials from :func:`sinkhorn_potentials` or :func:`unbalanced_potentials`.
+    a2, b2 : torch.Tensor, shape (B, K)
+        The measures, in the dtype of ``f``.
+    kernel : MatmulKernel or LogKernel
+        The kernel the potentials were computed with.
+    scale_a, scale_b : float
+        1 for balanced transport; ``ga/(ga+1)``, ``gb/(gb+1)`` for the relaxed one.
+    shift : float
+        0 for balanced transport, 1 for the relaxed kernel ``exp(-M/reg - 1)``.
+
+    Returns
+    -------
+    f, g : torch.Tensor, shape (B, K)
+        Finite everywhere.
+
+    The updates of Frogner et al. 2015, Sec. 4.1 (balanced) and Prop. 4.2 (relaxed).
+    """
     reg = kernel.reg
     f_fill = torch.where(a2 > 0, f, -scale_a * reg * (kernel.lse_rows(g) - shift))
     g_fill = torch.where(b2 > 0, g, -scale_b * reg * (kernel.lse_cols(f) - shift))
@@ -299,10 +323,33 @@ def _gkl(w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
-    """Fixed point of Frogner et al. Prop. 4.2 in the log domain on ``(B, K)`` measures.
+    """Fixed point of Frogner et al. 2015, Prop. 4.2, in the log domain on ``(B, K)`` measures.
 
     Returns ``(f, g, kernel, n_iter, converged, err)`` with
     ``T = exp((f_i + g_j - M_ij)/reg - 1)`` (the kernel ``exp(-M/reg - 1)`` of the supplement).
+
+    Parameters
+    ----------
+    a2, b2 : torch.Tensor, shape (B, K)
+        Validated non-negative measures.
+    M : torch.Tensor, shape (K, K)
+        Ground cost.
+    reg : float
+        Entropic regularization ``1/lambda``.
+    reg_m : (float, float)
+        ``(gamma_a, gamma_b)``.
+    max_iter, tol : int, float
+        Stopping rule of :func:`unbalanced_sinkhorn`.
+
+    Returns
+    -------
+    f, g : torch.Tensor, shape (B, K)
+        Potentials in the compute dtype (``-inf`` on zero-mass bins; see
+        :func:`fill_potentials`).
+    kernel : MatmulKernel or LogKernel
+    n_iter : int
+    converged : bool
+    err : float
     """
     ra, rb = reg_m
     kernel, cdt = choose_kernel(M, reg, M.dtype)
@@ -329,7 +376,7 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
 
 
 def unbalanced_sinkhorn(a, b, M, reg, reg_m, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResult:
-    """KL-relaxed transport for unnormalized measures (Frogner et al. eq. 8, Prop. 4.1-4.2).
+    """KL-relaxed transport for unnormalized measures (Frogner et al. 2015, eq. 8, Prop. 4.1-4.2).
 
     .. math::
         \\min_{T \\ge 0} \\langle T, M \\rangle + \\mathrm{reg} \\sum T \\log T
