@@ -7,11 +7,15 @@ STAMP := $(VENV)/.wlearn-installed
 # pytest workers are not used: the notebooks train models and share the machine's cores.
 PYTEST_ARGS ?=
 
-.PHONY: help install course test unit notebooks lab slides bench lint clean
+.PHONY: help install course course-instructor slides test unit notebooks site-test lab bench lint clean
 
 help:
-	@echo "make course  - install, execute every lesson on the default data, write build/ (HTML + index)"
-	@echo "make test    - install, run unit tests and execute every notebook with nbval"
+	@echo "make course  - install, execute every lesson on the default data, write the site build/"
+	@echo "               (course map, lesson pages with figures, API reference build/api/)"
+	@echo "make course-instructor - the same site with the solutions shown, in build/instructor/"
+	@echo "make slides  - reveal.js decks of the lessons in build/slides/ (slide types from cell tags)"
+	@echo "make test    - install, unit tests, every notebook with nbval, then build/ and the"
+	@echo "               headless-browser test of the site (chromium)"
 	@echo "make lab     - install, register the kernel and open JupyterLab"
 	@echo "make bench   - run the speed/memory benchmarks (ratios against a baseline)"
 	@echo "make lint    - ruff over the package, tests and notebooks"
@@ -31,15 +35,29 @@ install: $(STAMP)
 course: $(STAMP)
 	$(PY) tools/build_course.py --out build
 
+# Reuses the executed notebooks of `make course` when they are up to date, else executes.
+course-instructor: $(STAMP)
+	$(PY) tools/build_course.py --instructor --out build/instructor --executed build/notebooks
+
+# The environment passes through (WLEARN_SIZE=demo make slides: decks from the demo-size run).
+slides: $(STAMP)
+	$(PY) tools/build_slides.py --out build/slides --executed build/notebooks
+
 unit: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
-	MPLBACKEND=agg $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
+	MPLBACKEND=agg WLEARN_STATIC=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
+
+# The built site in a headless browser (tests/test_site.py; needs `make course` first).
+site-test: $(STAMP)
+	WLEARN_SITE=build $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
-	MPLBACKEND=agg $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
+	MPLBACKEND=agg WLEARN_STATIC=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) tools/build_course.py --out build
+	WLEARN_SITE=build $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name wlearn --display-name "Python (wlearn)"

@@ -272,8 +272,8 @@ return {
   mathjax: !!mj,
   math_typeset: document.querySelectorAll("mjx-container").length,
   math_errors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
-  solutions: document.querySelectorAll(".jp-Cell.celltag_solution").length,
-  hidden_solutions: document.querySelectorAll(".jp-Cell.celltag_solution-hidden").length,
+  solutions: document.querySelectorAll(".celltag_solution").length,
+  hidden_solutions: document.querySelectorAll(".celltag_solution-hidden").length,
   text: document.body ? document.body.innerText.slice(0, 200000) : "",
 };
 """
@@ -428,6 +428,12 @@ def _has_math(site: Path, stem: str) -> bool:
     return re.search(r"\$[^$\s][^$]*\$", text) is not None
 
 
+def _solution_cells(site: Path, stem: str) -> int:
+    """The number of cells tagged ``solution`` in the lesson's executed notebook."""
+    nb = json.loads((site / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    return sum("solution" in c.get("metadata", {}).get("tags", []) for c in nb["cells"])
+
+
 def _check_page(browser, path: Path, site: Path) -> dict:
     seen = browser.visit(path.as_uri(), PAGE_SCRIPT)
     page = seen["result"]
@@ -457,13 +463,16 @@ def test_lesson_page_renders(browser, site, path):
     assert page["math_errors"] == 0, f"{path.name}: {page['math_errors']} formulas failed"
     if _has_math(site, path.stem):
         assert page["mathjax"] and page["math_typeset"] >= 1, f"{path.name}: no formula typeset"
+    n = _solution_cells(site, path.stem)
     if site.name == "instructor":
-        assert page["hidden_solutions"] == 0, (
-            f"{path.name}: solutions hidden in the instructor build"
+        assert (page["solutions"], page["hidden_solutions"]) == (n, 0), (
+            f"{path.name}: the instructor build should show its {n} solution cells"
         )
     else:
-        assert page["solutions"] == 0, f"{path.name}: a solution cell is shown on the learner site"
-        if page["hidden_solutions"]:
+        assert (page["solutions"], page["hidden_solutions"]) == (0, n), (
+            f"{path.name}: the learner site should hide its {n} solution cells"
+        )
+        if n:
             assert "solution hidden: see the instructor build" in page["text"]
 
 
