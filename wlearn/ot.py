@@ -185,6 +185,30 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol):
 
     Returns ``(f, g, kernel, n_iter, converged, err)`` in the compute dtype, with
     ``T = exp((f_i + g_j - M_ij)/reg)``. Zero-mass bins get the soft c-transform potential.
+
+    Parameters
+    ----------
+    a2, b2 : torch.Tensor, shape (B, K)
+        Validated non-negative measures of equal total mass.
+    M : torch.Tensor, shape (K, K)
+        Ground cost.
+    reg : float
+        Entropic regularization ``1/lambda``.
+    max_iter, tol : int, float
+        Stopping rule of :func:`sinkhorn`.
+
+    Returns
+    -------
+    f, g : torch.Tensor, shape (B, K)
+        Potentials in the compute dtype (``-inf`` on zero-mass bins; see
+        :func:`fill_potentials`).
+    kernel : MatmulKernel or LogKernel
+    n_iter : int
+    converged : bool
+    err : float
+
+    Sinkhorn-Knopp for Frogner et al. 2015, eq. 6 (Sec. 4.1), in the log domain like POT's
+    ``ot.bregman.sinkhorn_log``.
     """
     kernel, cdt = choose_kernel(M, reg, M.dtype)
     a2, b2 = a2.to(cdt), b2.to(cdt)
