@@ -81,6 +81,29 @@ def test_batched_equals_looped_and_broadcast():
     assert abs(rb.value[2].item() - wot.sinkhorn(a[2], b[0], M, 0.1, tol=1e-12, max_iter=10000).value.item()) < 1e-12
 
 
+def test_each_pair_stops_on_its_own_like_a_loop():
+    # Pairs needing very different numbers of iterations: each one stops when it alone reaches
+    # tol (the active set), so a batch gives what a loop over the pairs gives, iterate for
+    # iterate, and n_iter is the slowest pair's count.
+    a, b, M = problem(K=30, B=6, seed=3)
+    tol = 1e-7
+    r = wot.sinkhorn(a, b, M, 0.02, tol=tol, max_iter=20000)
+    singles = [wot.sinkhorn(a[i], b[i], M, 0.02, tol=tol, max_iter=20000) for i in range(6)]
+    counts = [s.n_iter for s in singles]
+    assert len(set(counts)) > 2  # the pairs really do need different numbers of iterations
+    assert r.n_iter == max(counts) and r.converged
+    for i, s in enumerate(singles):
+        assert torch.allclose(r.potentials[0][i], s.potentials[0], rtol=0, atol=1e-12)
+        assert torch.allclose(r.potentials[1][i], s.potentials[1], rtol=0, atol=1e-12)
+    # A pair frozen early is as converged as tol says, not more: its row error is <= tol.
+    row = r.plan.sum(-1)
+    assert ((row - a).abs().sum(-1) <= tol).all()
+    # Not converging: the warning names max_iter and the slow pairs stay unconverged.
+    with pytest.warns(RuntimeWarning, match="max_iter=5"):
+        r5 = wot.sinkhorn(a, b, M, 0.02, tol=tol, max_iter=5)
+    assert not r5.converged and r5.n_iter == 5
+
+
 def test_small_reg_and_one_hot_stay_finite_and_approach_emd():
     a, _, M = problem(K=30)
     y = torch.zeros(30, dtype=torch.float64)
@@ -220,3 +243,33 @@ def test_cuda_matches_cpu():
     r_gpu = wot.sinkhorn(a.cuda(), b.cuda(), M.cuda(), 0.05, tol=1e-12)
     assert r_gpu.value.device.type == "cuda"
     assert torch.allclose(r_gpu.value.cpu(), r_cpu.value, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_overrelaxation_gives_the_same_solution_in_fewer_iterations(dtype):
+    a, b, M = problem(K=40, B=8, seed=5, dtype=dtype)
+    a[0, :10] = 0  # zero-mass bins must stay finite under overrelaxation too
+    a[0] /= a[0].sum()
+    tol = 1e-6 if dtype == torch.float32 else 1e-9
+    plain = wot.sinkhorn(a, b, M, 0.02, tol=tol, max_iter=50000)
+    fast = wot.sinkhorn(a, b, M, 0.02, tol=tol, max_iter=50000, omega=1.8)
+    assert plain.converged and fast.converged
+    assert fast.n_iter * 3 < plain.n_iter  # several times fewer iterations at small reg
+    rtol = 1e-4 if dtype == torch.float32 else 1e-7
+    assert torch.allclose(fast.value, plain.value, rtol=rtol, atol=0)
+    for T, ref in ((fast.plan.double(), a.double()), (fast.plan.double().transpose(1, 2), b.double())):
+        assert ((T.sum(-1) - ref).abs().sum(-1) <= 2 * tol).all()  # both marginals within tol
+    assert all(torch.isfinite(p).all() for p in fast.potentials)
+    ref = ot.sinkhorn2(a[3].double().numpy(), b[3].double().numpy(), M.double().numpy(), 0.02,
+                       method="sinkhorn", stopThr=1e-12, numItermax=100000)
+    assert abs(fast.value[3].item() - float(ref)) < (1e-4 if dtype == torch.float32 else 1e-8)
+
+
+def test_overrelaxation_safeguard_still_converges_and_bad_omega_is_named():
+    a, b, M = problem(K=30, B=4, seed=1)
+    r = wot.sinkhorn(a, b, M, 0.05, tol=1e-9, max_iter=20000, omega=1.99)
+    ref = wot.sinkhorn(a, b, M, 0.05, tol=1e-9, max_iter=20000)
+    assert r.converged and torch.allclose(r.value, ref.value, rtol=1e-7)
+    for bad in (0.5, 2.0, True, "fast"):
+        with pytest.raises(ValueError, match="omega: expected"):
+            wot.sinkhorn(a, b, M, 0.05, omega=bad)

@@ -180,56 +180,96 @@ def _tol_floor(dtype) -> float:
     return 20 * torch.finfo(dtype).eps
 
 
-def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol):
+_SOR_WARMUP = 20
+"""Plain Sinkhorn iterations before overrelaxation starts (far from the solution it can
+oscillate; Thibault et al. 2017)."""
+
+
+def check_omega(omega) -> float:
+    """Validate the overrelaxation weight ``omega`` (``1 <= omega < 2``)."""
+    if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 1 <= omega < 2:
+        raise ValueError(
+            f"omega: expected a number with 1 <= omega < 2 (1 = plain Sinkhorn; about 1.5-1.9 "
+            f"speeds up small reg), got {omega!r}"
+        )
+    return float(omega)
+
+
+def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     """Log-domain Sinkhorn on validated ``(B, K)`` measures. Internal to the solvers and losses.
 
+    Each pair stops on its own: once the relative L1 errors of both marginals of its current
+    plan are ``<= tol`` it is frozen, and the batch iterates on the pairs still running (an
+    *active set*), so a batch costs the sum of the pairs' iterations, not ``B`` times the
+    slowest, and gives what solving each pair alone gives.
+
+    With ``omega > 1`` both half-steps are overrelaxed, ``f <- f + omega (f_sinkhorn - f)``
+    (Thibault et al. 2017, "Overrelaxed Sinkhorn-Knopp"), after ``_SOR_WARMUP`` plain
+    iterations; a pair whose error grows tenfold above its best falls back to ``omega = 1``,
+    so every pair still converges. The fixed point, hence the result, is the same.
+
     Returns ``(f, g, kernel, n_iter, converged, err)`` in the compute dtype, with
-    ``T = exp((f_i + g_j - M_ij)/reg)``. Zero-mass bins get the soft c-transform potential.
-
-    Parameters
-    ----------
-    a2, b2 : torch.Tensor, shape (B, K)
-        Validated non-negative measures of equal total mass.
-    M : torch.Tensor, shape (K, K)
-        Ground cost.
-    reg : float
-        Entropic regularization ``1/lambda``.
-    max_iter, tol : int, float
-        Stopping rule of :func:`sinkhorn`.
-
-    Returns
-    -------
-    f, g : torch.Tensor, shape (B, K)
-        Potentials in the compute dtype (``-inf`` on zero-mass bins; see
-        :func:`fill_potentials`).
-    kernel : MatmulKernel or LogKernel
-    n_iter : int
-    converged : bool
-    err : float
-
-    Sinkhorn-Knopp for Frogner et al. 2015, eq. 6 (Sec. 4.1), in the log domain like POT's
-    ``ot.bregman.sinkhorn_log``.
+    ``T = exp((f_i + g_j - M_ij)/reg)``; ``n_iter`` is the largest iteration count of any pair
+    and ``err`` the largest final error. Zero-mass bins get ``-inf`` here (see
+    :func:`fill_potentials`).
     """
     kernel, cdt = choose_kernel(M, reg, M.dtype)
     a2, b2 = a2.to(cdt), b2.to(cdt)
     b2 = b2 * (a2.sum(-1, keepdim=True) / b2.sum(-1, keepdim=True))  # masses equal to rounding
     la, lb = a2.log(), b2.log()  # -inf on zero-mass bins
-    mass = a2.sum(-1)  # (B,)
     f = torch.zeros_like(a2)
     g = torch.zeros_like(b2)
     tol = max(tol, _tol_floor(cdt))
-
-    def step():
-        nonlocal f, g
-        s = kernel.lse_rows(g)  # (B, K)
-        row = torch.exp(f / reg + s)  # row marginals of the current plan, (B, K)
-        err = ((row - a2).abs().sum(-1) / mass).max().item()
-        f = reg * (la - s)
-        g = reg * (lb - kernel.lse_cols(f))
-        return err
-
-    n_iter, converged, err = _iterate(step, max_iter, tol)
-    return f, g, kernel, n_iter, converged, err
+    B = a2.shape[0]
+    errors = torch.full((B,), float("inf"), dtype=cdt, device=a2.device)
+    # The active set: pairs still iterating, and their slices of every per-pair tensor.
+    idx = torch.arange(B, device=a2.device)
+    fa, ga, aa, ba, laa, lba = f, g, a2, b2, la, lb
+    mass = a2.sum(-1)  # (b,)
+    col_err = torch.full_like(mass, float("inf"))  # of the current plan; unknown before a step
+    w = torch.ones_like(mass)[:, None] if omega != 1 else None  # (b, 1) per-pair omega
+    best = torch.full_like(mass, float("inf"))
+    n_iter, running = 0, True
+    for n_iter in range(max_iter + 1):
+        s = kernel.lse_rows(ga)  # (b, K)
+        row = torch.exp(fa / reg + s)  # row marginals of the current plans, (b, K)
+        err = torch.maximum((row - aa).abs().sum(-1) / mass, col_err)  # (b,)
+        done = err <= tol
+        n_done = int(done.sum())
+        if n_done:  # freeze the pairs that reached tol and shrink the active set
+            f[idx[done]], g[idx[done]], errors[idx[done]] = fa[done], ga[done], err[done]
+            if n_done == len(idx):
+                running = False
+                break
+            keep = ~done
+            idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, s = (
+                t[keep] for t in (idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, s)
+            )
+            err = err[keep]
+            w = w[keep] if w is not None else None
+        if n_iter == max_iter:
+            break
+        f_new = reg * (laa - s)
+        if w is None:  # plain Sinkhorn: the column marginals are exact after the g step
+            fa = f_new
+            ga = reg * (lba - kernel.lse_cols(fa))
+            col_err = torch.zeros_like(col_err)
+            continue
+        if n_iter == _SOR_WARMUP:
+            w = torch.full_like(w, omega)
+        elif n_iter > _SOR_WARMUP:  # the safeguard: back to plain Sinkhorn for a pair that grows
+            w = torch.where(((err > 10 * best) | ~torch.isfinite(err))[:, None], 1.0, w)
+        best = torch.minimum(best, err)
+        fa = torch.where(torch.isfinite(laa), fa + w * (f_new - fa), f_new)
+        c = kernel.lse_cols(fa)
+        g_new = reg * (lba - c)
+        ga = torch.where(torch.isfinite(lba), ga + w * (g_new - ga), g_new)
+        col = torch.exp(ga / reg + c)  # column marginals of the new plans
+        col_err = (col - ba).abs().sum(-1) / mass
+    if running:  # max_iter reached: keep the unconverged pairs' last iterates
+        f[idx], g[idx], errors[idx] = fa, ga, err
+    converged = bool((errors <= tol).all())
+    return f, g, kernel, n_iter, converged, float(errors.max())
 
 
 def fill_potentials(f, g, a2, b2, kernel, scale_a: float, scale_b: float, shift: float = 0.0):
@@ -263,7 +303,9 @@ def fill_potentials(f, g, a2, b2, kernel, scale_a: float, scale_b: float, shift:
     return f_fill, g_fill
 
 
-def sinkhorn(a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResult:
+def sinkhorn(
+    a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9, omega: float = 1.0
+) -> OTResult:
     """Entropic optimal transport (Frogner et al. eq. 6; Cuturi 2013) by log-domain Sinkhorn.
 
     .. math:: T^\\star = \\arg\\min_{T \\in \\Pi(a, b)} \\langle T, M \\rangle - \\mathrm{reg}\\, H(T),
@@ -284,9 +326,14 @@ def sinkhorn(a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResu
     max_iter : int
         Maximum number of iterations; a warning names it if ``tol`` is not reached.
     tol : float
-        Stop when the L1 error of the row marginals, relative to the mass, is ``<= tol`` for
-        every pair (column marginals are exact after each iteration). Floored at
-        ``20 eps`` of the compute dtype (about 2.4e-6 in float32).
+        A pair stops when the L1 errors of both marginals of its plan, relative to the mass,
+        are ``<= tol`` (with ``omega = 1`` the column marginals are exact after each
+        iteration); every pair stops on its own, so a batch returns what a loop over the pairs
+        returns. Floored at ``20 eps`` of the compute dtype (about 2.4e-6 in float32).
+    omega : float
+        Overrelaxation weight, ``1 <= omega < 2`` (Thibault et al. 2017): ``1`` is plain
+        Sinkhorn; about 1.5-1.9 takes several times fewer iterations at small ``reg``, for
+        the same solution (a pair whose error grows falls back to ``omega = 1``).
 
     Returns
     -------
@@ -296,10 +343,11 @@ def sinkhorn(a, b, M, reg, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResu
         ``reg sum T log T``).
     """
     reg = check_positive_scalar(reg, "reg")
+    omega = check_omega(omega)
     a2, b2, M, batched, dtype, _ = _prepare(a, b, M, balanced=True)
     with torch.no_grad():
         f, g, kernel, n_iter, converged, err = sinkhorn_potentials(
-            a2, b2, M, reg, max_iter=max_iter, tol=tol
+            a2, b2, M, reg, max_iter=max_iter, tol=tol, omega=omega
         )
         value, tlogt, _, _ = _plan_stats(kernel, f, g, 0.0)
         objective = value + reg * tlogt
