@@ -186,7 +186,19 @@ oscillate; Thibault et al. 2017)."""
 
 
 def check_omega(omega) -> float:
-    """Validate the overrelaxation weight ``omega`` (``1 <= omega < 2``)."""
+    """Validate the overrelaxation weight of :func:`sinkhorn`.
+
+    Parameters
+    ----------
+    omega : float
+        ``1 <= omega < 2``; 1 is plain Sinkhorn (Thibault et al. 2017, overrelaxed
+        Sinkhorn-Knopp, converges for ``omega`` in (0, 2) near the solution).
+
+    Returns
+    -------
+    float
+        ``omega`` as a float; a ValueError names the argument otherwise.
+    """
     if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 1 <= omega < 2:
         raise ValueError(
             f"omega: expected a number with 1 <= omega < 2 (1 = plain Sinkhorn; about 1.5-1.9 "
@@ -208,10 +220,34 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     iterations; a pair whose error grows tenfold above its best falls back to ``omega = 1``,
     so every pair still converges. The fixed point, hence the result, is the same.
 
-    Returns ``(f, g, kernel, n_iter, converged, err)`` in the compute dtype, with
-    ``T = exp((f_i + g_j - M_ij)/reg)``; ``n_iter`` is the largest iteration count of any pair
-    and ``err`` the largest final error. Zero-mass bins get ``-inf`` here (see
-    :func:`fill_potentials`).
+    Parameters
+    ----------
+    a2, b2 : torch.Tensor, shape (B, K)
+        Validated non-negative measures of equal total mass.
+    M : torch.Tensor, shape (K, K)
+        Ground cost.
+    reg : float
+        Entropic regularization ``1/lambda``.
+    max_iter, tol : int, float
+        Stopping rule of :func:`sinkhorn`.
+    omega : float
+        Overrelaxation weight, ``1 <= omega < 2`` (see :func:`check_omega`).
+
+    Returns
+    -------
+    f, g : torch.Tensor, shape (B, K)
+        Potentials in the compute dtype, ``T = exp((f_i + g_j - M_ij)/reg)`` (``-inf`` on
+        zero-mass bins; see :func:`fill_potentials`).
+    kernel : MatmulKernel or LogKernel
+    n_iter : int
+        The largest iteration count of any pair.
+    converged : bool
+        Whether every pair reached ``tol``.
+    err : float
+        The largest final marginal error.
+
+    Sinkhorn-Knopp for Frogner et al. 2015, eq. 6 (Sec. 4.1), in the log domain like POT's
+    ``ot.bregman.sinkhorn_log``; overrelaxation after Thibault et al. 2017.
     """
     kernel, cdt = choose_kernel(M, reg, M.dtype)
     a2, b2 = a2.to(cdt), b2.to(cdt)
