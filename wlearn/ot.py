@@ -191,8 +191,9 @@ def check_omega(omega) -> float:
     Parameters
     ----------
     omega : float
-        ``1 <= omega < 2``; 1 is plain Sinkhorn (Thibault et al. 2017, overrelaxed
-        Sinkhorn-Knopp, converges for ``omega`` in (0, 2) near the solution).
+        ``1 <= omega < 2``; 1 is the plain Sinkhorn iteration of Frogner et al. 2015,
+        Sec. 4.1; larger values overrelax it (Thibault et al. 2017, overrelaxed
+        Sinkhorn-Knopp, which converges for ``omega`` in (0, 2) near the solution).
 
     Returns
     -------
