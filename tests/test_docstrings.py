@@ -75,7 +75,6 @@ NOT_MATH = ("wlearn.losses._common",)
 SKIPPED_METHODS = {"extra_repr"}
 
 PENDING = {
-    "wlearn._env": "run sizes (WLEARN_SIZE), written by another helper at the same time",
     "wlearn.explore": "ipywidgets explorers, written by another helper at the same time",
 }
 """Modules whose docstrings were still being written when this test was added: their problems

@@ -125,7 +125,8 @@ def by_size(*, default, full, demo=_UNSET):
     --------
     >>> n_epochs, seeds = by_size(demo=(5, 1), default=(20, 3), full=(60, 10))
 
-    See also the configuration cell of every lesson, e.g. ``notebooks/05_noisy_label_grid``.
+    Used in the configuration cell of the lessons that train models, e.g.
+    notebooks/05_noisy_label_grid.ipynb.
     """
     if SIZE == "full":
         return full
@@ -141,6 +142,8 @@ def seed_everything(seed: int) -> None:
     ----------
     seed : int
         Non-negative seed.
+
+    Called in the opening cell of every lesson, e.g. notebooks/01_optimal_transport.ipynb.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
@@ -160,6 +163,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     Returns
     -------
     torch.device
+
+    Used by the lessons that train models, e.g. notebooks/04_mnist_p_metric.ipynb.
     """
     if device is not None:
         dev = torch.device(device)
@@ -187,6 +192,8 @@ def describe_run() -> str:
     -------
     str
         E.g. ``"wlearn run size: demo (...) | device: cpu | torch 2.13.0"``.
+
+    Printed in the opening cell of every lesson, e.g. notebooks/01_optimal_transport.ipynb.
     """
     dev = get_device()
     if dev.type == "cuda":
