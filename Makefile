@@ -7,12 +7,14 @@ STAMP := $(VENV)/.wlearn-installed
 # pytest workers are not used: the notebooks train models and share the machine's cores.
 PYTEST_ARGS ?=
 
-.PHONY: help install course course-instructor slides test unit notebooks site-test lab bench lint clean
+.PHONY: help install course course-instructor demo slides test unit notebooks site-test lab bench lint clean
 
 help:
 	@echo "make course  - install, execute every lesson on the default data, write the site build/"
 	@echo "               (course map, lesson pages with figures, API reference build/api/)"
 	@echo "make course-instructor - the same site with the solutions shown, in build/instructor/"
+	@echo "make demo    - the site at the classroom size (WLEARN_SIZE=demo: each lesson under a"
+	@echo "               minute of CPU), in build/demo/"
 	@echo "make slides  - reveal.js decks of the lessons in build/slides/ (slide types from cell tags)"
 	@echo "make test    - install, unit tests, every notebook with nbval, then build/ and the"
 	@echo "               headless-browser test of the site (chromium)"
@@ -38,6 +40,10 @@ course: $(STAMP)
 # Reuses the executed notebooks of `make course` when they are up to date, else executes.
 course-instructor: $(STAMP)
 	$(PY) tools/build_course.py --instructor --out build/instructor --executed build/notebooks
+
+# Each lesson's key experiment at the classroom size (the sizes: `wlearn.by_size` in each lesson).
+demo: $(STAMP)
+	WLEARN_SIZE=demo $(PY) tools/build_course.py --out build/demo
 
 # The environment passes through (WLEARN_SIZE=demo make slides: decks from the demo-size run).
 slides: $(STAMP)
