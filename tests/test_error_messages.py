@@ -277,3 +277,12 @@ def test_learned_ground_features_of_wrong_width():
     lg = LearnedGroundMatrix(K, 8)
     with raises(ValueError, "features: expected shape (N, 8)", "num_features=8"):
         lg.update(torch.randn(3, 5), Y)
+
+
+def test_sinkhorn_loss_class_indices_say_one_hot_and_other_device_says_move():
+    with raises(ValueError, "target: expected shape (B, 4)", "one_hot(target, 4).float()"):
+        SinkhornLoss(M, 0.1)(PROBA, Y)
+    with raises(ValueError, "target: expected device cpu", "target.to(input.device)"):
+        SinkhornLoss(M, 0.1)(PROBA, PROBA.to("meta"))
+    with raises(ValueError, "target: expected device cpu", "target.to(input.device)"):
+        UnbalancedSinkhornLoss(M, 0.1, 1.0)(PROBA, PROBA.to("meta"))

@@ -41,13 +41,29 @@ def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
         if t.ndim not in (1, 2) or t.shape[-1] != K:
+            fix = (
+                f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
+                if name == "target" and t.ndim == 1 and not t.is_floating_point()
+                else ""
+            )
             raise ValueError(
                 f"{name}: expected shape (B, {K}) to match M of shape ({K}, {K}), "
-                f"got {tuple(t.shape)}"
+                f"got {tuple(t.shape)}{fix}"
             )
     if input.shape != target.shape:
+        fix = (
+            f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
+            if target.ndim == 1 and not target.is_floating_point()
+            else ""
+        )
         raise ValueError(
-            f"target: expected the shape of input {tuple(input.shape)}, got {tuple(target.shape)}"
+            f"target: expected the shape of input {tuple(input.shape)}, got "
+            f"{tuple(target.shape)}{fix}"
+        )
+    if target.device != input.device:
+        raise ValueError(
+            f"target: expected device {input.device} (that of input), got {target.device}; "
+            f"move it with target.to(input.device)"
         )
     return input.reshape(-1, K), target.reshape(-1, K)  # (B, K)
 
