@@ -66,6 +66,8 @@ def test_describe_reads_title_and_reproduces():
     nb = _nb(new_markdown_cell("# 01 · Title\n\n**Reproduces:** Frogner Fig. 2"))
     assert bc.describe(nb) == ("01 · Title", "Frogner Fig. 2")
     assert bc.describe(_nb(new_code_cell("x = 1"))) == ("(untitled)", "-")
+    nb = _nb(new_markdown_cell("# 07 · T\n\n**Reproduces (in spirit):** Hou et al. 2016"))
+    assert bc.describe(nb) == ("07 · T", "Hou et al. 2016 (in spirit)")
 
 
 # ---------------------------------------------------------------- wlearn names
@@ -257,6 +259,9 @@ def test_index_links_lessons_notebooks_and_api(tmp_path):
     assert 'href="api/wlearn.html"' in page and "course map" in page
     bc.write_index(tmp_path, rows, instructor=True)
     assert "instructor build" in (tmp_path / "index.html").read_text()
+    assert "<script" not in page  # no MathJax unless given
+    bc.write_index(tmp_path, rows, mathjax="_static/mathjax/tex-svg-full.js")
+    assert 'src="_static/mathjax/tex-svg-full.js"' in (tmp_path / "index.html").read_text()
 
 
 def test_mathjax_is_copied_for_offline_use(tmp_path):

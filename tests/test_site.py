@@ -6,6 +6,9 @@ error and no failed request, every ``<img>`` has been decoded (``naturalWidth > 
 lesson shows at least one figure and its formulas are typeset by the bundled MathJax; every
 local ``href``/``src`` resolves to an existing file, and every ``#anchor`` to an element of
 the target page; every page of the API reference loads; the site also works over http.
+Solutions: on the learner site every cell tagged ``solution`` is replaced by the note
+"solution hidden: see the instructor build"; ``WLEARN_SITE=build/instructor`` checks the
+instructor build instead (``make course-instructor``), where they are all shown.
 
 Without ``WLEARN_SITE`` the site tests skip (``make unit`` needs no built site); the browser
 self-tests below (a tiny site with a broken link and a broken image, which the checks must

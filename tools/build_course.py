@@ -65,7 +65,7 @@ NOTEBOOKS = ROOT / "notebooks"
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REPRODUCES = re.compile(
-    r"^\s*\**\s*Reproduces\s*:?\s*\**\s*:?\s*(.+)$", re.IGNORECASE | re.MULTILINE
+    r"^\s*\**\s*Reproduces\s*(\([^)\n]*\))?\s*:?\s*\**\s*:?\s*(.+)$", re.IGNORECASE | re.MULTILINE
 )
 SOLUTION_NOTE = "*solution hidden: see the instructor build*"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -100,7 +100,9 @@ def describe(nb) -> tuple[str, str]:
             title = heading.group(1).strip() if heading else ""
         m = REPRODUCES.search(cell.source)
         if m and reproduces == "-":
-            reproduces = m.group(1).strip().strip("*").strip()
+            reproduces = m.group(2).strip().strip("*").strip()
+            if m.group(1):  # "Reproduces (in spirit): X" -> "X (in spirit)"
+                reproduces += f" {m.group(1)}"
         if title and reproduces != "-":
             break
     return title or "(untitled)", reproduces
@@ -567,8 +569,9 @@ def write_lesson(out: Path, nb, rows: list[dict], i: int, anchors, instructor: b
     (out / f"{rows[i]['stem']}.html").write_text(body, encoding="utf-8")
 
 
-def write_index(out: Path, rows: list[dict], instructor: bool = False) -> None:
-    """The course map: one row per lesson, linked to its HTML and executed notebook."""
+def write_index(out: Path, rows: list[dict], instructor: bool = False, mathjax: str = "") -> None:
+    """The course map: one row per lesson, linked to its HTML and executed notebook;
+    ``mathjax`` (a URL as :func:`mathjax_url` returns, or empty) typesets formulas in titles."""
     body = []
     for r in rows:
         e = {k: html.escape(str(v)) for k, v in r.items()}
@@ -584,12 +587,19 @@ def write_index(out: Path, rows: list[dict], instructor: bool = False) -> None:
         else "Solutions are hidden on this site (instructor build: <code>make course-instructor</code>)."
     )
     title = "wlearn: course map" + (" (instructor build)" if instructor else "")
+    math = (
+        '<script>window.MathJax = {tex: {inlineMath: [["$", "$"]]}, svg: {fontCache: "global"}};'
+        f'</script>\n<script src="{html.escape(mathjax)}" defer></script>'
+        if mathjax
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <style>body{{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
-.ok{{color:#060}}.bad{{color:#a00}}</style></head><body>
+.ok{{color:#060}}.bad{{color:#a00}}</style>
+{math}</head><body>
 <h1>wlearn: learning with Wasserstein losses</h1>
 <p>Built {time.strftime("%Y-%m-%d %H:%M")}, run size: {html.escape(run_size())}. {kind}</p>
 <p><a href="api/wlearn.html">API reference of the <code>wlearn</code> package</a>
@@ -663,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {seconds:6.1f} s  {status}{'  (reused)' if reused else ''}", flush=True)
     for i, nb in enumerate(nbs):
         write_lesson(out, nb, rows, i, anchors, args.instructor, mathjax)
-    write_index(out, rows, args.instructor)
+    write_index(out, rows, args.instructor, mathjax)
 
     width = max(len(r["stem"]) for r in rows)
     print(f"\n{'lesson':<{width}}  {'seconds':>7}  status")
