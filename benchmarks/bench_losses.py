@@ -88,7 +88,9 @@ def _peak(name: str, device: torch.device) -> float:
         return _peak_case(name, device)
     out = subprocess.run(
         [sys.executable, __file__, "--case", name, "--device", str(device)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
 
@@ -109,8 +111,10 @@ def _onehot_times(device: torch.device, repeat: int) -> tuple[float, float]:
 
 def bench_onehot(device: torch.device, repeat: int = 5) -> bool:
     """OneHotWassersteinLoss vs F.cross_entropy: forward + backward time and peak memory."""
-    print(f"\n== onehot: OneHotWassersteinLoss vs F.cross_entropy, logits {SHAPE} float32, "
-          f"ignore_index={IGNORE}")
+    print(
+        f"\n== onehot: OneHotWassersteinLoss vs F.cross_entropy, logits {SHAPE} float32, "
+        f"ignore_index={IGNORE}"
+    )
     t_ce, t_ow = _onehot_times(device, repeat)
     m_ce, m_ow = _peak("cross_entropy", device), _peak("onehot_wasserstein", device)
     mib = 2.0**20
@@ -119,8 +123,10 @@ def bench_onehot(device: torch.device, repeat: int = 5) -> bool:
     print(f"{'onehot_wasserstein':>20} {t_ow:10.4f} {m_ow / mib:9.1f}")
     rt, rm = t_ow / t_ce, m_ow / m_ce
     ok = rt <= 1.3 and rm <= 1.0
-    print(f"ratios to cross-entropy: time {rt:.2f}x (target <= 1.3), "
-          f"peak memory {rm:.2f}x (target <= 1.0) -> {'OK' if ok else 'MISSED'}")
+    print(
+        f"ratios to cross-entropy: time {rt:.2f}x (target <= 1.3), "
+        f"peak memory {rm:.2f}x (target <= 1.0) -> {'OK' if ok else 'MISSED'}"
+    )
     return ok
 
 
@@ -168,10 +174,14 @@ def _sinkhorn_case(name: str, device: torch.device):
 
         def fn():
             h = torch.softmax(logits, -1)
-            return torch.stack([
-                ot.sinkhorn2(h[i], y[i], M, REG_SK, method="sinkhorn", stopThr=TOL_SK, numItermax=1000)
-                for i in range(B_SK)
-            ]).mean()
+            return torch.stack(
+                [
+                    ot.sinkhorn2(
+                        h[i], y[i], M, REG_SK, method="sinkhorn", stopThr=TOL_SK, numItermax=1000
+                    )
+                    for i in range(B_SK)
+                ]
+            ).mean()
 
     def run():
         logits.grad = None
@@ -183,16 +193,23 @@ def _sinkhorn_case(name: str, device: torch.device):
 
 def bench_sinkhorn(device: torch.device, repeat: int = 3) -> bool:
     """SinkhornLoss vs POT looped (a) and unrolled autograd (b): time and peak memory."""
-    print(f"\n== sinkhorn: SinkhornLoss forward+backward, B={B_SK}, K={K_SK}, reg={REG_SK}, "
-          f"tol={TOL_SK:g}, float32")
+    print(
+        f"\n== sinkhorn: SinkhornLoss forward+backward, B={B_SK}, K={K_SK}, reg={REG_SK}, "
+        f"tol={TOL_SK:g}, float32"
+    )
     runs = {n: _sinkhorn_case(n, device) for n in ("sinkhorn_wlearn", "sinkhorn_unrolled")}
     t = {n: timeit(r, device, repeat=repeat) for n, r in runs.items()}
     t["sinkhorn_pot"] = timeit(_sinkhorn_case("sinkhorn_pot", device), device, repeat=1, warmup=0)
     m = {n: _peak(n, device) for n in ("sinkhorn_wlearn", "sinkhorn_unrolled")}
-    print(f"iterations to tol: {runs['sinkhorn_wlearn']._n_iter} (the unrolled baseline runs every pair that many times; wlearn stops each pair on its own)")
+    print(
+        f"iterations to tol: {runs['sinkhorn_wlearn']._n_iter} (the unrolled baseline runs every pair that many times; wlearn stops each pair on its own)"
+    )
     print(f"{'method':>34} {'fwd+bwd s':>10} {'peak MiB':>9}")
-    labels = {"sinkhorn_wlearn": "wlearn SinkhornLoss", "sinkhorn_pot": "(a) POT looped + autograd",
-              "sinkhorn_unrolled": "(b) unrolled log-domain autograd"}
+    labels = {
+        "sinkhorn_wlearn": "wlearn SinkhornLoss",
+        "sinkhorn_pot": "(a) POT looped + autograd",
+        "sinkhorn_unrolled": "(b) unrolled log-domain autograd",
+    }
     for n in ("sinkhorn_wlearn", "sinkhorn_pot", "sinkhorn_unrolled"):
         mem = f"{m[n] / 2**20:9.1f}" if n in m else f"{'-':>9}"
         print(f"{labels[n]:>34} {t[n]:10.4f} {mem}")
@@ -200,8 +217,10 @@ def bench_sinkhorn(device: torch.device, repeat: int = 3) -> bool:
     sb = t["sinkhorn_unrolled"] / t["sinkhorn_wlearn"]
     mb = m["sinkhorn_unrolled"] / max(m["sinkhorn_wlearn"], 1.0)
     ok = sa >= 10 and sb >= 3 and mb >= 5
-    print(f"speed-up vs (a) {sa:.1f}x (target >= 10); vs (b) {sb:.1f}x (target >= 3); "
-          f"peak memory (b)/wlearn {mb:.1f}x (target >= 5) -> {'OK' if ok else 'MISSED'}")
+    print(
+        f"speed-up vs (a) {sa:.1f}x (target >= 10); vs (b) {sb:.1f}x (target >= 3); "
+        f"peak memory (b)/wlearn {mb:.1f}x (target >= 5) -> {'OK' if ok else 'MISSED'}"
+    )
     return ok
 
 

@@ -60,11 +60,19 @@ def main(argv=None) -> int:
     a, b, M = problem(args.pairs, args.bins)
     n_pot = min(args.pot_pairs or args.pairs, args.pairs)
     print(f"device: {device_name(device)}; B={args.pairs}, K={args.bins}, tol={args.tol:g}")
-    print("POT: ot.sinkhorn(method='sinkhorn') on float64 NumPy arrays, one pair at a time (the plan, "
-          "to measure its marginals; ot.sinkhorn2 runs the same iterations)"
-          + (f", timed on {n_pot} pairs and scaled by {args.pairs / n_pot:g}" if n_pot < args.pairs else ""))
-    print(f"{'reg':>5} {'dtype':>8} {'omega':>5} {'wlearn s':>9} {'POT loop s':>11} {'speed-up':>9} "
-          f"{'max rel diff':>13} {'iters':>6} {'L1 err ours':>12} {'L1 err POT':>11}")
+    print(
+        "POT: ot.sinkhorn(method='sinkhorn') on float64 NumPy arrays, one pair at a time (the plan, "
+        "to measure its marginals; ot.sinkhorn2 runs the same iterations)"
+        + (
+            f", timed on {n_pot} pairs and scaled by {args.pairs / n_pot:g}"
+            if n_pot < args.pairs
+            else ""
+        )
+    )
+    print(
+        f"{'reg':>5} {'dtype':>8} {'omega':>5} {'wlearn s':>9} {'POT loop s':>11} {'speed-up':>9} "
+        f"{'max rel diff':>13} {'iters':>6} {'L1 err ours':>12} {'L1 err POT':>11}"
+    )
     met = {}
     pot = {}
     for reg in (0.1, 0.02):
@@ -93,11 +101,15 @@ def main(argv=None) -> int:
                 err = l1_marginal_error(r.plan.double().cpu().numpy()[:n_pot], a[:n_pot], b[:n_pot])
                 speed = t_pot / t_w
                 met[(reg, str(dtype)[6:], omega)] = speed >= 10 and rel <= 1e-4
-                print(f"{reg:>5g} {str(dtype)[6:]:>8} {omega:>5g} {t_w:>9.2f} {t_pot:>11.2f} {speed:>8.1f}x "
-                      f"{rel:>13.2e} {r.n_iter:>6} {err:>12.2e} {err_pot:>11.2e}")
+                print(
+                    f"{reg:>5g} {str(dtype)[6:]:>8} {omega:>5g} {t_w:>9.2f} {t_pot:>11.2f} {speed:>8.1f}x "
+                    f"{rel:>13.2e} {r.n_iter:>6} {err:>12.2e} {err_pot:>11.2e}"
+                )
     for reg in (0.1, 0.02):
         good = [f"{dt} omega={om:g}" for (r_, dt, om), ok in met.items() if r_ == reg and ok]
-        print(f"reg {reg:g}: targets (>= 10x, <= 1e-4 relative) met by: {', '.join(good) or 'none'}")
+        print(
+            f"reg {reg:g}: targets (>= 10x, <= 1e-4 relative) met by: {', '.join(good) or 'none'}"
+        )
     return 0
 
 

@@ -35,8 +35,15 @@ from wlearn.segment import runtime as rtm  # noqa: E402
 IGNORE = 255
 
 
-def make_step(loss_name: str, device: torch.device, size, batch_size: int, amp: str, width: float,
-              seed: int = 0):
+def make_step(
+    loss_name: str,
+    device: torch.device,
+    size,
+    batch_size: int,
+    amp: str,
+    width: float,
+    seed: int = 0,
+):
     """A closure doing one training step of ENet with ``loss_name`` on fixed random data."""
     torch.manual_seed(seed)
     model = ENet(19, width=width).to(device)
@@ -77,8 +84,22 @@ def peak_case(a, device: torch.device) -> float:
 def peak(a, name: str, device: torch.device) -> float:
     if device.type == "cuda":
         return peak_case(argparse.Namespace(**{**vars(a), "case": name}), device)
-    cmd = [sys.executable, __file__, "--case", name, "--device", str(device), "--amp", a.amp,
-           "--batch-size", str(a.batch_size), "--width", str(a.width), "--size", *map(str, a.size)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--case",
+        name,
+        "--device",
+        str(device),
+        "--amp",
+        a.amp,
+        "--batch-size",
+        str(a.batch_size),
+        "--width",
+        str(a.width),
+        "--size",
+        *map(str, a.size),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
 
@@ -100,34 +121,56 @@ def run(a) -> dict:
     del steps
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    res = {"device": device_name(device), "size": list(a.size), "batch_size": a.batch_size,
-           "amp": a.amp, "width": a.width, "losses": {}}
+    res = {
+        "device": device_name(device),
+        "size": list(a.size),
+        "batch_size": a.batch_size,
+        "amp": a.amp,
+        "width": a.width,
+        "losses": {},
+    }
     for n in rtm.LOSSES:
-        res["losses"][n] = {"images_per_s": a.batch_size * a.steps / best[n],
-                            "peak_mib": peak(a, n, device)}
+        res["losses"][n] = {
+            "images_per_s": a.batch_size * a.steps / best[n],
+            "peak_mib": peak(a, n, device),
+        }
     return res
 
 
 def report(res: dict) -> str:
     ce = res["losses"]["ce"]
     H, W = res["size"]
-    lines = [f"ENet training step, {res['device']}, {H} x {W}, batch {res['batch_size']}, "
-             f"AMP {res['amp']}, width {res['width']}",
-             f"{'loss':>11} {'images/s':>9} {'peak MiB':>9} {'speed/CE':>9} {'memory/CE':>10}"]
+    lines = [
+        f"ENet training step, {res['device']}, {H} x {W}, batch {res['batch_size']}, "
+        f"AMP {res['amp']}, width {res['width']}",
+        f"{'loss':>11} {'images/s':>9} {'peak MiB':>9} {'speed/CE':>9} {'memory/CE':>10}",
+    ]
     for n, r in res["losses"].items():
-        lines.append(f"{n:>11} {r['images_per_s']:9.2f} {r['peak_mib']:9.1f} "
-                     f"{r['images_per_s'] / ce['images_per_s']:9.2f} {r['peak_mib'] / ce['peak_mib']:10.2f}")
+        lines.append(
+            f"{n:>11} {r['images_per_s']:9.2f} {r['peak_mib']:9.1f} "
+            f"{r['images_per_s'] / ce['images_per_s']:9.2f} {r['peak_mib'] / ce['peak_mib']:10.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default=None)
-    ap.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                    help="default 512 1024 on CUDA, 128 256 on CPU")
+    ap.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="default 512 1024 on CUDA, 128 256 on CPU",
+    )
     ap.add_argument("--batch-size", type=int, default=None, help="default 4 on CUDA, 2 on CPU")
-    ap.add_argument("--amp", choices=list(rtm.AMP_DTYPES), default=None,
-                    help="default bf16 on CUDA, none on CPU")
+    ap.add_argument(
+        "--amp",
+        choices=list(rtm.AMP_DTYPES),
+        default=None,
+        help="default bf16 on CUDA, none on CPU",
+    )
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=None, help="steps per timed block")
     ap.add_argument("--repeat", type=int, default=3)

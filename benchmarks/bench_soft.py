@@ -31,7 +31,9 @@ from wlearn.losses import OneHotWassersteinLoss, SoftCrossEntropyLoss, SoftWasse
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shape", type=int, nargs=4, default=(8, 19, 64, 128), metavar=("N", "C", "H", "W"))
+    ap.add_argument(
+        "--shape", type=int, nargs=4, default=(8, 19, 64, 128), metavar=("N", "C", "H", "W")
+    )
     ap.add_argument("--reg", type=float, default=0.1)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--repeat", type=int, default=3)
@@ -55,19 +57,24 @@ def main() -> None:
         "SoftWassersteinLoss (soft)": lambda: w_soft(logits, soft),
     }
     P = N * H * W
-    print(f"device: {device_name(device)}; logits {tuple(logits.shape)} = {P} pixels; "
-          f"reg={args.reg}, tol={args.tol}")
+    print(
+        f"device: {device_name(device)}; logits {tuple(logits.shape)} = {P} pixels; "
+        f"reg={args.reg}, tol={args.tol}"
+    )
     base = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for name, f in cases.items():
+
             def step(f=f):
                 logits.grad = None
                 f().backward()
 
             t = timeit(step, device, repeat=args.repeat)
             base = base or t
-            extra = f"  ({w_soft.last_n_iter} Sinkhorn iterations)" if "SoftWasserstein" in name else ""
+            extra = (
+                f"  ({w_soft.last_n_iter} Sinkhorn iterations)" if "SoftWasserstein" in name else ""
+            )
             print(f"{name:32s} {P / t:12.3g} pixels/s   {t / base:6.2f}x cross-entropy time{extra}")
 
 

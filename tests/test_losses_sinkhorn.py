@@ -24,10 +24,15 @@ def test_value_matches_pot_per_row():
     h, y, M = setup()
     loss = SinkhornLoss(M, 0.1, tol=1e-12, max_iter=10000, reduction="none")
     v = loss(h, y)
-    ref = [ot.sinkhorn2(h[i].numpy(), y[i].numpy(), M.numpy(), 0.1, method="sinkhorn", stopThr=1e-13) for i in range(4)]
+    ref = [
+        ot.sinkhorn2(h[i].numpy(), y[i].numpy(), M.numpy(), 0.1, method="sinkhorn", stopThr=1e-13)
+        for i in range(4)
+    ]
     assert np.allclose(v.numpy(), np.array(ref, dtype=float), rtol=1e-9)
     assert torch.allclose(SinkhornLoss(M, 0.1, tol=1e-12, max_iter=10000)(h, y), v.mean())
-    assert torch.allclose(SinkhornLoss(M, 0.1, tol=1e-12, max_iter=10000, reduction="sum")(h, y), v.sum())
+    assert torch.allclose(
+        SinkhornLoss(M, 0.1, tol=1e-12, max_iter=10000, reduction="sum")(h, y), v.sum()
+    )
 
 
 @pytest.mark.parametrize("reg", [0.5, 0.1, 0.03])
@@ -44,7 +49,9 @@ def test_gradient_is_the_centred_potential_fd_along_simplex(reg):
         eps = 1e-6
 
         def obj(t, i=i, d=d):
-            return wot.sinkhorn(h[i].detach() + t * d, y[i], M, reg, tol=1e-14, max_iter=100000).objective
+            return wot.sinkhorn(
+                h[i].detach() + t * d, y[i], M, reg, tol=1e-14, max_iter=100000
+            ).objective
 
         fd = (obj(eps) - obj(-eps)) / (2 * eps)
         assert abs(fd.item() - (h.grad[i] @ d).item()) < 1e-6
@@ -66,7 +73,9 @@ def test_small_reg_approaches_emd_and_one_hot_targets_are_finite():
 
 def test_softmax_underflow_in_input_stays_finite():
     _, y, M = setup(K=5, B=2, dtype=torch.float32)
-    logits = torch.tensor([[0.0, 200.0, 0.0, 0.0, 0.0], [1.0, 0.0, -150.0, 2.0, 0.0]], requires_grad=True)
+    logits = torch.tensor(
+        [[0.0, 200.0, 0.0, 0.0, 0.0], [1.0, 0.0, -150.0, 2.0, 0.0]], requires_grad=True
+    )
     h = torch.softmax(logits, -1)
     assert (h == 0).any()
     SinkhornLoss(M, 0.05)(h, y).backward()
@@ -116,7 +125,9 @@ def test_unbalanced_value_and_gradient_fd_free_directions():
         eps = 1e-6
 
         def obj(t, i=i, d=d):
-            return wot.unbalanced_sinkhorn(h[i].detach() + t * d, y[i], M, reg, reg_m, tol=1e-14, max_iter=100000).objective
+            return wot.unbalanced_sinkhorn(
+                h[i].detach() + t * d, y[i], M, reg, reg_m, tol=1e-14, max_iter=100000
+            ).objective
 
         fd = (obj(eps) - obj(-eps)) / (2 * eps)
         assert abs(fd.item() - (h.grad[i] @ d).item()) < 1e-6

@@ -32,8 +32,15 @@ def test_value_matches_pot_sinkhorn2_per_pixel():
     for n in range(2):
         for i in range(3):
             for j in range(2):
-                ref = ot.sinkhorn2(s[n, :, i, j].numpy(), q[n, :, i, j].numpy(), M.numpy(), 0.1,
-                                   method="sinkhorn", stopThr=1e-13, numItermax=100000)
+                ref = ot.sinkhorn2(
+                    s[n, :, i, j].numpy(),
+                    q[n, :, i, j].numpy(),
+                    M.numpy(),
+                    0.1,
+                    method="sinkhorn",
+                    stopThr=1e-13,
+                    numItermax=100000,
+                )
                 assert abs(v[n, i, j].item() - float(ref)) < 1e-9
     mean = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=10000)(z, q)
     total = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=10000, reduction="sum")(z, q)
@@ -94,8 +101,9 @@ def test_mask_and_labels_leave_positions_out():
     full = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=5000, reduction="none")(z, q)
     for kw in ({"mask": mask}, {"labels": labels}):
         zz = z.clone().requires_grad_()
-        loss = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=5000, ignore_index=255,
-                                   reduction="none")
+        loss = SoftWassersteinLoss(
+            M, 0.1, tol=1e-12, max_iter=5000, ignore_index=255, reduction="none"
+        )
         v = loss(zz, q_bad, **kw)
         assert torch.allclose(v[mask], full[mask]) and (v[~mask] == 0).all()
         m = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=5000, ignore_index=255)(zz, q_bad, **kw)
@@ -129,17 +137,20 @@ def test_float32_close_to_float64():
     assert abs(v32.item() - v64.item()) < 1e-4
 
 
-@pytest.mark.parametrize("call, exc, match", [
-    (lambda L, z, q, M: L(z.numpy(), q), TypeError, "logits"),
-    (lambda L, z, q, M: L(z, q.argmax(1)), TypeError, "target"),
-    (lambda L, z, q, M: L(z, q[:, :, :1]), ValueError, "target"),
-    (lambda L, z, q, M: L(z, q - 0.5), ValueError, "target"),
-    (lambda L, z, q, M: L(z[:, :3], q[:, :3]), ValueError, "M"),
-    (lambda L, z, q, M: L(z, q, mask=torch.ones(2, 3, 2)), TypeError, "mask"),
-    (lambda L, z, q, M: L(z, q, mask=torch.ones(2, 3, dtype=torch.bool)), ValueError, "mask"),
-    (lambda L, z, q, M: L(z, q, labels=torch.full((2, 3, 2), 7)), ValueError, "target"),
-    (lambda L, z, q, M: L(z, q, labels=torch.zeros(2, 3, 2)), TypeError, "target"),
-])
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda L, z, q, M: L(z.numpy(), q), TypeError, "logits"),
+        (lambda L, z, q, M: L(z, q.argmax(1)), TypeError, "target"),
+        (lambda L, z, q, M: L(z, q[:, :, :1]), ValueError, "target"),
+        (lambda L, z, q, M: L(z, q - 0.5), ValueError, "target"),
+        (lambda L, z, q, M: L(z[:, :3], q[:, :3]), ValueError, "M"),
+        (lambda L, z, q, M: L(z, q, mask=torch.ones(2, 3, 2)), TypeError, "mask"),
+        (lambda L, z, q, M: L(z, q, mask=torch.ones(2, 3, dtype=torch.bool)), ValueError, "mask"),
+        (lambda L, z, q, M: L(z, q, labels=torch.full((2, 3, 2), 7)), ValueError, "target"),
+        (lambda L, z, q, M: L(z, q, labels=torch.zeros(2, 3, 2)), TypeError, "target"),
+    ],
+)
 def test_bad_inputs(call, exc, match):
     z, q, M = tiny()
     with pytest.raises(exc, match=match):
@@ -173,8 +184,17 @@ def test_gradient_flows_on_noncontiguous_inputs_and_no_spatial_dims():
     z, q, M = tiny(N=4, C=5, H=1, W=1)
     z2, q2 = z[:, :, 0, 0].requires_grad_(), q[:, :, 0, 0]  # (N, C)
     v = SoftWassersteinLoss(M, 0.1, tol=1e-12, max_iter=5000, reduction="none")(z2, q2)
-    ref = [ot.sinkhorn2(torch.softmax(z2, 1)[i].detach().numpy(), q2[i].numpy(), M.numpy(), 0.1,
-                        stopThr=1e-13, numItermax=100000) for i in range(4)]
+    ref = [
+        ot.sinkhorn2(
+            torch.softmax(z2, 1)[i].detach().numpy(),
+            q2[i].numpy(),
+            M.numpy(),
+            0.1,
+            stopThr=1e-13,
+            numItermax=100000,
+        )
+        for i in range(4)
+    ]
     assert np.allclose(v.detach().numpy(), np.array(ref, dtype=float), rtol=1e-8)
     v.sum().backward()
     assert torch.isfinite(z2.grad).all()

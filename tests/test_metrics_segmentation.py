@@ -74,10 +74,15 @@ def test_against_official_cityscapes_evaluation(tmp_path, monkeypatch):
         gt_ids = ids[gt_t].astype(np.uint8)
         gt_ids[:2] = 0  # unlabeled: ignored by both
         gt_t = np.where(gt_ids == 0, 255, gt_t)
-        p, g = tmp_path / f"c_{k:06d}_000019_pred.png", tmp_path / f"c_{k:06d}_000019_gtFine_labelIds.png"
+        p, g = (
+            tmp_path / f"c_{k:06d}_000019_pred.png",
+            tmp_path / f"c_{k:06d}_000019_gtFine_labelIds.png",
+        )
         Image.fromarray(ids[pr_t].astype(np.uint8)).save(p)
         Image.fromarray(gt_ids).save(g)
-        Image.fromarray(np.zeros((20, 30), np.uint16)).save(str(g).replace("labelIds", "instanceIds"))
+        Image.fromarray(np.zeros((20, 30), np.uint16)).save(
+            str(g).replace("labelIds", "instanceIds")
+        )
         preds.append(str(p))
         gts.append(str(g))
         cm.update(torch.from_numpy(pr_t), torch.from_numpy(gt_t))

@@ -14,8 +14,14 @@ from wlearn import _env
 from wlearn.data import DigitData, load_digit_data, load_digits, load_mnist, load_mnist5k, read_idx
 from wlearn.data._common import FullDataMissingWarning
 
-CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
-         np.float32: 0x0D, np.float64: 0x0E}
+CODES = {
+    np.uint8: 0x08,
+    np.int8: 0x09,
+    np.int16: 0x0B,
+    np.int32: 0x0C,
+    np.float32: 0x0D,
+    np.float64: 0x0E,
+}
 
 
 def write_idx(path, arr, *, gz=None):
@@ -136,8 +142,9 @@ def test_load_digit_data_switch(tmp_path, monkeypatch, capsys):
         assert load_digit_data(root=_fake_mnist(tmp_path / "m")).name == "mnist"
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(size="big"), "size"),
-                                           (dict(default="cifar"), "default")])
+@pytest.mark.parametrize(
+    "kwargs, match", [(dict(size="big"), "size"), (dict(default="cifar"), "default")]
+)
 def test_load_digit_data_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_digit_data(**kwargs)

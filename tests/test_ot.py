@@ -45,7 +45,9 @@ def test_emd_closed_form_on_the_line():
 def test_sinkhorn_matches_pot(reg):
     a, b, M = problem()
     r = wot.sinkhorn(a, b, M, reg, tol=1e-12, max_iter=20000)
-    ref = ot.sinkhorn2(a.numpy(), b.numpy(), M.numpy(), reg, method="sinkhorn", stopThr=1e-13, numItermax=100000)
+    ref = ot.sinkhorn2(
+        a.numpy(), b.numpy(), M.numpy(), reg, method="sinkhorn", stopThr=1e-13, numItermax=100000
+    )
     assert r.converged
     assert abs(r.value.item() - float(ref)) < 1e-9 * max(1.0, float(ref))
     assert torch.allclose(r.plan.sum(-1), a, atol=1e-11)
@@ -55,7 +57,9 @@ def test_sinkhorn_matches_pot(reg):
 def test_sinkhorn_plan_matches_pot_and_objective():
     a, b, M = problem(K=15)
     r = wot.sinkhorn(a, b, M, 0.1, tol=1e-13, max_iter=20000)
-    P = ot.sinkhorn(a.numpy(), b.numpy(), M.numpy(), 0.1, method="sinkhorn", stopThr=1e-14, numItermax=100000)
+    P = ot.sinkhorn(
+        a.numpy(), b.numpy(), M.numpy(), 0.1, method="sinkhorn", stopThr=1e-14, numItermax=100000
+    )
     assert np.abs(r.plan.numpy() - P).max() < 1e-10
     T = r.plan
     assert abs(r.objective.item() - ((T * M).sum() + 0.1 * (T * T.log()).sum()).item()) < 1e-12
@@ -78,7 +82,13 @@ def test_batched_equals_looped_and_broadcast():
         assert ri.value.shape == ()
         assert abs(ri.value.item() - r.value[i].item()) < 1e-12
     rb = wot.sinkhorn(a, b[0], M, 0.1, tol=1e-12, max_iter=10000)  # 1-D b broadcast
-    assert abs(rb.value[2].item() - wot.sinkhorn(a[2], b[0], M, 0.1, tol=1e-12, max_iter=10000).value.item()) < 1e-12
+    assert (
+        abs(
+            rb.value[2].item()
+            - wot.sinkhorn(a[2], b[0], M, 0.1, tol=1e-12, max_iter=10000).value.item()
+        )
+        < 1e-12
+    )
 
 
 def test_each_pair_stops_on_its_own_like_a_loop():
@@ -164,8 +174,15 @@ def test_unbalanced_matches_pot_with_shifted_cost():
     reg, reg_m = 0.1, 0.7
     r = wot.unbalanced_sinkhorn(a, b, M, reg, reg_m, tol=1e-13, max_iter=20000)
     P = ot.unbalanced.sinkhorn_unbalanced(
-        a.numpy(), b.numpy(), (M + reg).numpy(), reg, reg_m, method="sinkhorn",
-        reg_type="entropy", stopThr=1e-14, numItermax=100000,
+        a.numpy(),
+        b.numpy(),
+        (M + reg).numpy(),
+        reg,
+        reg_m,
+        method="sinkhorn",
+        reg_type="entropy",
+        stopThr=1e-14,
+        numItermax=100000,
     )
     assert np.abs(r.plan.numpy() - P).max() < 1e-10
 
@@ -188,7 +205,12 @@ def test_unbalanced_first_order_conditions_and_objective():
 def test_unbalanced_approaches_balanced_as_reg_m_grows():
     a, b, M = problem(K=16)
     bal = wot.sinkhorn(a, b, M, 0.1, tol=1e-12, max_iter=10000).value.item()
-    gaps = [abs(wot.unbalanced_sinkhorn(a, b, M, 0.1, rm, tol=1e-11, max_iter=100000).value.item() - bal) for rm in (1, 10, 100)]
+    gaps = [
+        abs(
+            wot.unbalanced_sinkhorn(a, b, M, 0.1, rm, tol=1e-11, max_iter=100000).value.item() - bal
+        )
+        for rm in (1, 10, 100)
+    ]
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.02 * bal
 
 
@@ -257,11 +279,21 @@ def test_overrelaxation_gives_the_same_solution_in_fewer_iterations(dtype):
     assert fast.n_iter * 3 < plain.n_iter  # several times fewer iterations at small reg
     rtol = 1e-4 if dtype == torch.float32 else 1e-7
     assert torch.allclose(fast.value, plain.value, rtol=rtol, atol=0)
-    for T, ref in ((fast.plan.double(), a.double()), (fast.plan.double().transpose(1, 2), b.double())):
+    for T, ref in (
+        (fast.plan.double(), a.double()),
+        (fast.plan.double().transpose(1, 2), b.double()),
+    ):
         assert ((T.sum(-1) - ref).abs().sum(-1) <= 2 * tol).all()  # both marginals within tol
     assert all(torch.isfinite(p).all() for p in fast.potentials)
-    ref = ot.sinkhorn2(a[3].double().numpy(), b[3].double().numpy(), M.double().numpy(), 0.02,
-                       method="sinkhorn", stopThr=1e-12, numItermax=100000)
+    ref = ot.sinkhorn2(
+        a[3].double().numpy(),
+        b[3].double().numpy(),
+        M.double().numpy(),
+        0.02,
+        method="sinkhorn",
+        stopThr=1e-12,
+        numItermax=100000,
+    )
     assert abs(fast.value[3].item() - float(ref)) < (1e-4 if dtype == torch.float32 else 1e-8)
 
 

@@ -20,8 +20,9 @@ USER, PASSWORD = "alice@example.org", "pw-5ecret-Zq81"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("prepare_cityscapes",
-                                                  REPO / "data_scripts" / "prepare_cityscapes.py")
+    spec = importlib.util.spec_from_file_location(
+        "prepare_cityscapes", REPO / "data_scripts" / "prepare_cityscapes.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -38,10 +39,22 @@ def _png(a):
 
 def _polygons(h, w):
     """A car rectangle on road, in the official polygon format."""
-    return json.dumps({"imgHeight": h, "imgWidth": w, "objects": [
-        {"label": "road", "polygon": [[0, h // 2], [w - 1, h // 2], [w - 1, h - 1], [0, h - 1]]},
-        {"label": "car", "polygon": [[4, h // 2 + 2], [20, h // 2 + 2], [20, h - 4], [4, h - 4]]},
-    ]})
+    return json.dumps(
+        {
+            "imgHeight": h,
+            "imgWidth": w,
+            "objects": [
+                {
+                    "label": "road",
+                    "polygon": [[0, h // 2], [w - 1, h // 2], [w - 1, h - 1], [0, h - 1]],
+                },
+                {
+                    "label": "car",
+                    "polygon": [[4, h // 2 + 2], [20, h // 2 + 2], [20, h - 4], [4, h - 4]],
+                },
+            ],
+        }
+    )
 
 
 def make_zips(folder: Path, *, extra_gt=None):
@@ -49,8 +62,10 @@ def make_zips(folder: Path, *, extra_gt=None):
     folder.mkdir(parents=True, exist_ok=True)
     images, labels = generate_scenes(3, height=32, width=64, seed=0)
     items = [("train", "aachen", 0), ("train", "bochum", 1), ("val", "frankfurt", 2)]
-    with zipfile.ZipFile(folder / "gtFine_trainvaltest.zip", "w") as gt, \
-            zipfile.ZipFile(folder / "leftImg8bit_trainvaltest.zip", "w") as im:
+    with (
+        zipfile.ZipFile(folder / "gtFine_trainvaltest.zip", "w") as gt,
+        zipfile.ZipFile(folder / "leftImg8bit_trainvaltest.zip", "w") as im,
+    ):
         gt.writestr("license.txt", "test")
         for split, city, i in items:
             stem = f"{city}_{i:06d}_000019"
@@ -74,7 +89,7 @@ class _Resp:
         return self.js
 
     def iter_content(self, chunk_size=1):
-        return [self.content[k:k + chunk_size] for k in range(0, len(self.content), chunk_size)]
+        return [self.content[k : k + chunk_size] for k in range(0, len(self.content), chunk_size)]
 
     def __enter__(self):
         return self
@@ -98,8 +113,12 @@ class FakeSession:
         if url.endswith("/login"):
             return self._resp()
         if url.endswith("?list"):
-            return self._resp(js=[{"name": n, "packageID": str(k), "size": "1KB", "thirdparty": "0"}
-                                  for k, n in enumerate(names)])
+            return self._resp(
+                js=[
+                    {"name": n, "packageID": str(k), "size": "1KB", "thirdparty": "0"}
+                    for k, n in enumerate(names)
+                ]
+            )
         data = (self.folder / names[int(url.rsplit("=", 1)[1])]).read_bytes()
         if "md5-sum" in url:
             return self._resp(text=hashlib.md5(data).hexdigest() + "  name")
@@ -142,7 +161,9 @@ def test_prepare_from_archives_end_to_end(tmp_path, home):
     assert (root / pc.MARKER).is_file()
     info = json.loads((root / pc.MARKER).read_text())
     assert info["images"] == {"train": 2, "val": 1, "test": 0} and info["labelTrainIds"] == 3
-    tid = np.array(Image.open(root / "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"))
+    tid = np.array(
+        Image.open(root / "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png")
+    )
     assert tid[32 // 2 + 6, 10] == train_id("car") and tid[32 - 2, 40] == train_id("road")
     assert tid[2, 2] == 255  # unlabelled
     assert len(Cityscapes(root, "train")) == 2 and len(Cityscapes(root, "val")) == 1

@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "data_scripts"))
 pf = importlib.import_module("prepare_flickr")
 
-VECTORS = {w: np.eye(6)[i % 6] + 0.1 * i for i, w in enumerate(
-    ["beach", "sea", "dog", "puppy", "sunset", "city", "street", "snow"])}
+VECTORS = {
+    w: np.eye(6)[i % 6] + 0.1 * i
+    for i, w in enumerate(["beach", "sea", "dog", "puppy", "sunset", "city", "street", "snow"])
+}
 
 
 def _line(pid, tags, marker="0", layout=25):
@@ -44,7 +46,11 @@ def inputs(tmp_path, monkeypatch):
     ids = [str(1000 + i) for i in range(20)]
     lines = []
     for i, pid in enumerate(ids):
-        tags = ["Beach", "sea", "2008", "canon", "geo:lat=1.5", "new york"] if i % 2 else ["dog", "sunset"]
+        tags = (
+            ["Beach", "sea", "2008", "canon", "geo:lat=1.5", "new york"]
+            if i % 2
+            else ["dog", "sunset"]
+        )
         if i % 5 == 0:
             tags.append("city")
         if i == 3:
@@ -63,15 +69,33 @@ def inputs(tmp_path, monkeypatch):
 
 def test_decode_and_filter_tags():
     assert pf.decode_tags("New+York,beach,%C3%A9t%C3%A9,beach,") == ["new york", "beach", "été"]
-    assert [t for t in ["beach", "2008", "canon", "geo:lat=1", "new york", "d90", "x"]
-            if pf.is_descriptive(t)] == ["beach"]
+    assert [
+        t
+        for t in ["beach", "2008", "canon", "geo:lat=1", "new york", "d90", "x"]
+        if pf.is_descriptive(t)
+    ] == ["beach"]
 
 
 def test_end_to_end(inputs):
     tmp, ids, feats = inputs
-    out = pf.main(["--metadata", str(tmp / "yfcc100m_dataset.bz2"), "--features", str(tmp / "feats.npy"),
-                   "--photo-ids", str(tmp / "ids.txt"), "--n-tags", "4", "--n-train", "10",
-                   "--n-test", "8", "--out", str(tmp / "flickr")])
+    out = pf.main(
+        [
+            "--metadata",
+            str(tmp / "yfcc100m_dataset.bz2"),
+            "--features",
+            str(tmp / "feats.npy"),
+            "--photo-ids",
+            str(tmp / "ids.txt"),
+            "--n-tags",
+            "4",
+            "--n-train",
+            "10",
+            "--n-test",
+            "8",
+            "--out",
+            str(tmp / "flickr"),
+        ]
+    )
     words, vectors, splits = read_tag_dataset(out)
     # frequencies: dog, sunset 10 (even rows); beach, sea 9 (odd rows but 3); city 4
     assert sorted(words) == sorted(["beach", "dog", "sea", "sunset"])
@@ -93,8 +117,20 @@ def test_end_to_end(inputs):
 
 def test_deterministic_and_seeded(inputs):
     tmp = inputs[0]
-    args = ["--metadata", str(tmp / "yfcc100m_dataset.bz2"), "--features", str(tmp / "feats.npy"),
-            "--photo-ids", str(tmp / "ids.txt"), "--n-tags", "2", "--n-train", "5", "--n-test", "5"]
+    args = [
+        "--metadata",
+        str(tmp / "yfcc100m_dataset.bz2"),
+        "--features",
+        str(tmp / "feats.npy"),
+        "--photo-ids",
+        str(tmp / "ids.txt"),
+        "--n-tags",
+        "2",
+        "--n-train",
+        "5",
+        "--n-test",
+        "5",
+    ]
     a = read_tag_dataset(pf.main(args + ["--out", str(tmp / "a")]))[2]["train"][2]
     b = read_tag_dataset(pf.main(args + ["--out", str(tmp / "b")]))[2]["train"][2]
     c = read_tag_dataset(pf.main(args + ["--out", str(tmp / "c"), "--seed", "1"]))[2]["train"][2]
@@ -110,17 +146,42 @@ def test_plain_text_metadata_and_word2vec(tmp_path, inputs):
         f.write(f"{len(VECTORS)} 6\n".encode())
         for w, v in VECTORS.items():
             f.write(w.encode() + b" " + v.astype("<f4").tobytes() + b"\n")
-    out = pf.main(["--metadata", str(plain), "--features", str(tmp / "feats.npy"),
-                   "--photo-ids", str(tmp / "ids.txt"), "--n-tags", "3", "--n-train", "4",
-                   "--n-test", "4", "--word2vec", str(w2v), "--out", str(tmp / "w")])
+    out = pf.main(
+        [
+            "--metadata",
+            str(plain),
+            "--features",
+            str(tmp / "feats.npy"),
+            "--photo-ids",
+            str(tmp / "ids.txt"),
+            "--n-tags",
+            "3",
+            "--n-train",
+            "4",
+            "--n-test",
+            "4",
+            "--word2vec",
+            str(w2v),
+            "--out",
+            str(tmp / "w"),
+        ]
+    )
     words, vectors, _ = read_tag_dataset(out)
     assert len(words) == 3 and np.allclose(vectors, np.stack([VECTORS[w] for w in words]))
 
 
 def test_bad_inputs(inputs):
     tmp = inputs[0]
-    base = ["--metadata", str(tmp / "yfcc100m_dataset.bz2"), "--features", str(tmp / "feats.npy"),
-            "--photo-ids", str(tmp / "ids.txt"), "--out", str(tmp / "x")]
+    base = [
+        "--metadata",
+        str(tmp / "yfcc100m_dataset.bz2"),
+        "--features",
+        str(tmp / "feats.npy"),
+        "--photo-ids",
+        str(tmp / "ids.txt"),
+        "--out",
+        str(tmp / "x"),
+    ]
     with pytest.raises(ValueError, match="n_tags"):
         pf.main(base + ["--n-tags", "50", "--n-train", "2", "--n-test", "2"])
     with pytest.raises(ValueError, match="need 30 photos"):

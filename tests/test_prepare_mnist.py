@@ -44,10 +44,12 @@ def mirror(tmp_path):
 
 
 def test_real_table_is_well_formed(script):
-    assert [t[0] for t in script.TABLE] == ["train-images-idx3-ubyte.gz",
-                                            "train-labels-idx1-ubyte.gz",
-                                            "t10k-images-idx3-ubyte.gz",
-                                            "t10k-labels-idx1-ubyte.gz"]
+    assert [t[0] for t in script.TABLE] == [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     for _, sha, size, _shape in script.TABLE:
         assert len(sha) == 64 and int(sha, 16) >= 0 and size > 0
     assert len({t[1] for t in script.TABLE}) == 4
@@ -113,8 +115,10 @@ def test_prepared_files_feed_load_mnist(script, tmp_path, monkeypatch):
     from test_mnist import _fake_mnist
 
     src = _fake_mnist(tmp_path / "src")
-    table = [(n, hashlib.sha256((src / n).read_bytes()).hexdigest(), (src / n).stat().st_size, s)
-             for n, _, _, s in script.TABLE]
+    table = [
+        (n, hashlib.sha256((src / n).read_bytes()).hexdigest(), (src / n).stat().st_size, s)
+        for n, _, _, s in script.TABLE
+    ]
     monkeypatch.setattr(script, "TABLE", table)
     monkeypatch.setattr(script, "MIRRORS", [src.as_uri() + "/"])
     root = tmp_path / "mnist"

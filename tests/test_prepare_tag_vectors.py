@@ -105,14 +105,24 @@ def test_script_end_to_end_with_word2vec_and_glove(tmp_path):
     vocab.write_text("sunset\nbeach\n")
     w2v = tmp_path / "vec.bin"
     _write_word2vec(w2v, TABLE)
-    out = ptv.main(["--words", str(vocab), "--word2vec", str(w2v), "--out", str(tmp_path / "t.npz")])
+    out = ptv.main(
+        ["--words", str(vocab), "--word2vec", str(w2v), "--out", str(tmp_path / "t.npz")]
+    )
     words, vectors = load_tag_vectors(out)
     assert words == ["sunset", "beach"]
     assert np.array_equal(vectors, np.asarray([TABLE["sunset"], TABLE["beach"]], dtype=np.float32))
     assert not list(tmp_path.glob(".*.tmp"))
     _write_glove(tmp_path / "glove", ["beach", "sunset"], [[1.0, 0.0], [0.0, 1.0]])
-    out = ptv.main(["--words", str(vocab), "--glove-root", str(tmp_path / "glove"),
-                    "--out", str(tmp_path / "g.npz")])
+    out = ptv.main(
+        [
+            "--words",
+            str(vocab),
+            "--glove-root",
+            str(tmp_path / "glove"),
+            "--out",
+            str(tmp_path / "g.npz"),
+        ]
+    )
     assert load_tag_vectors(out)[1].tolist() == [[0.0, 1.0], [1.0, 0.0]]
     vocab.write_text("sunset\nunicorn\n")
     with pytest.raises(ptv.MissingWordsError, match="unicorn"):

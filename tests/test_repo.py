@@ -256,3 +256,17 @@ def test_describe_run_names_size_and_device():
     assert str(_env.get_device()) in line
     assert ("FULL (paper scale)" in line) is _env.FULL
     assert torch.__version__ in line
+
+
+def test_ruff_check_and_format_are_clean():
+    """The habits pre-commit enforces (ruff, ruff-format) hold for the whole repository, so a
+    contributor without pre-commit still fails CI on an unformatted or lint-failing change."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment (the dev extra installs it)")
+    paths = ["wlearn", "tests", "benchmarks", "data_scripts", "tools", "notebooks"]
+    for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        out = subprocess.run([str(ruff), *args, *paths], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, (
+            f"ruff {' '.join(args)} failed:\n{out.stdout[-3000:]}{out.stderr[-1000:]}"
+        )

@@ -26,14 +26,31 @@ SMALL = ["--width", "0.25", "--batch-size", "2", "--seed", "0"]
 def scenes(tmp_path_factory):
     """Six train and four val generated scenes, 32 x 64, in the Cityscapes layout."""
     root = tmp_path_factory.mktemp("scenes")
-    subprocess.run([sys.executable, str(REPO / "data_scripts" / "make_scenes.py"), "--root", str(root),
-                    "--n-train", "6", "--n-val", "4", "--height", "32", "--width", "64"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "data_scripts" / "make_scenes.py"),
+            "--root",
+            str(root),
+            "--n-train",
+            "6",
+            "--n-val",
+            "4",
+            "--height",
+            "32",
+            "--width",
+            "64",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return root
 
 
 def _train(scenes, out, *extra):
-    return cli.main(["train", "--data", str(scenes), "--out", str(out), "--lr", "5e-3", *SMALL, *extra])
+    return cli.main(
+        ["train", "--data", str(scenes), "--out", str(out), "--lr", "5e-3", *SMALL, *extra]
+    )
 
 
 def _rows(path):
@@ -100,30 +117,74 @@ def _stop_after_one_epoch(scenes, out):
 
 def test_evaluate_prints_official_names_and_json(scenes, trained, tmp_path, capsys):
     js = tmp_path / "scores.json"
-    assert cli.main(["evaluate", "--data", str(scenes), "--checkpoint", str(trained / "last.pt"),
-                     *SMALL, "--json", str(js)]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--data",
+                str(scenes),
+                "--checkpoint",
+                str(trained / "last.pt"),
+                *SMALL,
+                "--json",
+                str(js),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert all(n in text for n in CLASS_NAMES) and "Group 4 IoU" in text and "mIoU" in text
     scores = json.loads(js.read_text())
     assert list(scores["iou"]) == list(CLASS_NAMES)
     # the same numbers as the engine's evaluate on the same data
-    model = cli.build_model(cli.build_parser().parse_args(
-        ["evaluate", "--data", "x", "--checkpoint", "x", "--width", "0.25"]))
+    model = cli.build_model(
+        cli.build_parser().parse_args(
+            ["evaluate", "--data", "x", "--checkpoint", "x", "--width", "0.25"]
+        )
+    )
     engine.load_checkpoint(trained / "last.pt", model=model, restore_rng=False)
     ds = Cityscapes(scenes, "val")
-    ref = engine.evaluate(model, torch.utils.data.DataLoader(ds, batch_size=4), 19,
-                          groups={"g4": rtm.group_indices(4)})
+    ref = engine.evaluate(
+        model,
+        torch.utils.data.DataLoader(ds, batch_size=4),
+        19,
+        groups={"g4": rtm.group_indices(4)},
+    )
     assert scores["miou"] == pytest.approx(ref["miou"]) or (np.isnan(ref["miou"]))
     assert scores["group4_iou"] == pytest.approx(ref["group_iou"]["g4"], nan_ok=True)
     with pytest.raises(SystemExit, match="width"):
-        cli.main(["evaluate", "--data", str(scenes), "--checkpoint", str(trained / "last.pt"),
-                  "--width", "0.5"])
+        cli.main(
+            [
+                "evaluate",
+                "--data",
+                str(scenes),
+                "--checkpoint",
+                str(trained / "last.pt"),
+                "--width",
+                "0.5",
+            ]
+        )
 
 
 def test_predict_writes_palette_pngs(scenes, trained, tmp_path):
     out = tmp_path / "pred"
-    assert cli.main(["predict", "--data", str(scenes), "--checkpoint", str(trained / "last.pt"),
-                     *SMALL, "--out", str(out), "--limit", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                "--data",
+                str(scenes),
+                "--checkpoint",
+                str(trained / "last.pt"),
+                *SMALL,
+                "--out",
+                str(out),
+                "--limit",
+                "3",
+            ]
+        )
+        == 0
+    )
     files = sorted(out.glob("*_pred.png"))
     assert len(files) == 3 and files[0].name.startswith("frankfurt_")
     rgb = np.array(Image.open(files[0]))
@@ -179,8 +240,24 @@ def test_build_loss_all_names(name):
 
 def test_finetune_init_and_amp_bf16(scenes, trained, tmp_path):
     out = tmp_path / "ft"
-    assert _train(scenes, out, "--epochs", "1", "--no-val", "--loss", "wass-huber", "--tau", "0.3",
-                  "--init", str(trained / "last.pt"), "--amp", "bf16") == 0
+    assert (
+        _train(
+            scenes,
+            out,
+            "--epochs",
+            "1",
+            "--no-val",
+            "--loss",
+            "wass-huber",
+            "--tau",
+            "0.3",
+            "--init",
+            str(trained / "last.pt"),
+            "--amp",
+            "bf16",
+        )
+        == 0
+    )
     st = torch.load(out / "last.pt", weights_only=False)
     assert st["args"]["loss"] == "wass-huber" and st["args"]["amp"] == "bf16"
     assert all(torch.isfinite(v.float()).all() for v in st["model"].values())
@@ -191,8 +268,9 @@ def test_engine_scaler_roundtrip(tmp_path):
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     batch = [(torch.randn(2, 3, 4, 4), torch.randint(0, 19, (2, 4, 4)))]
-    loss = engine.train_one_epoch(m, batch, nn.CrossEntropyLoss(), opt, scaler=scaler,
-                                  progress=False)
+    loss = engine.train_one_epoch(
+        m, batch, nn.CrossEntropyLoss(), opt, scaler=scaler, progress=False
+    )
     assert np.isfinite(loss)
     engine.save_checkpoint(tmp_path / "s.pt", model=m, optimizer=opt, scaler=scaler)
     s2 = torch.amp.GradScaler("cpu", init_scale=1.0)
@@ -201,8 +279,13 @@ def test_engine_scaler_roundtrip(tmp_path):
 
 
 def test_bad_arguments(scenes, tmp_path):
-    for bad in (["--batch-size", "0"], ["--lr", "-1"], ["--crop", "0", "8"], ["--loss", "l2"],
-                ["--amp", "fp8"]):
+    for bad in (
+        ["--batch-size", "0"],
+        ["--lr", "-1"],
+        ["--crop", "0", "8"],
+        ["--loss", "l2"],
+        ["--amp", "fp8"],
+    ):
         with pytest.raises(SystemExit):
             cli.main(["train", "--data", str(scenes), "--out", str(tmp_path / "b"), *bad])
     with pytest.raises(ValueError, match="root"):
@@ -221,22 +304,57 @@ def test_two_processes_gloo(scenes, trained, tmp_path):
     """torchrun, 2 CPU processes: trains with DDP; rank 0 alone writes; the reduced
     confusion matrix gives exactly the single-process scores."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "wlearn.segment"]
+    run = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "wlearn.segment",
+    ]
     out = tmp_path / "ddp"
-    r = subprocess.run(run + ["train", "--data", str(scenes), "--out", str(out), "--epochs", "1",
-                              "--lr", "5e-3", *SMALL, "--device", "cpu"],
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        run
+        + [
+            "train",
+            "--data",
+            str(scenes),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--lr",
+            "5e-3",
+            *SMALL,
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("epoch 1/1:") == 1  # rank 0 alone prints and writes
     assert [int(x["epoch"]) for x in _rows(out / "metrics.csv")] == [1]
     state = torch.load(out / "last.pt", weights_only=False)
     assert not any(k.startswith("module.") for k in state["model"])  # unwrapped DDP weights
     js2, js1 = tmp_path / "two.json", tmp_path / "one.json"
-    ev = ["evaluate", "--data", str(scenes), "--checkpoint", str(trained / "last.pt"), *SMALL,
-          "--device", "cpu"]
-    r = subprocess.run(run + ev + ["--json", str(js2)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    ev = [
+        "evaluate",
+        "--data",
+        str(scenes),
+        "--checkpoint",
+        str(trained / "last.pt"),
+        *SMALL,
+        "--device",
+        "cpu",
+    ]
+    r = subprocess.run(
+        run + ev + ["--json", str(js2)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert cli.main(ev + ["--json", str(js1)]) == 0
     one, two = json.loads(js1.read_text()), json.loads(js2.read_text())

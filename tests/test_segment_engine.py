@@ -15,8 +15,9 @@ from wlearn.segment import evaluate, fit, load_checkpoint, pretrain_finetune
 class Tiny(nn.Module):
     def __init__(self, K=19):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(0.1),
-                                 nn.Conv2d(8, K, 1))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(0.1), nn.Conv2d(8, K, 1)
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -33,8 +34,18 @@ def test_fit_trains_and_history(loaders):
     wlearn.seed_everything(0)
     m = Tiny()
     before = evaluate(m, vl, 19)["pixel_accuracy"]
-    h = fit(m, tl, nn.CrossEntropyLoss(ignore_index=255), n_epochs=6, lr=1e-2, val_loader=vl,
-            num_classes=19, device="cpu", progress=False, eval_kwargs={"D": severity_matrix()})
+    h = fit(
+        m,
+        tl,
+        nn.CrossEntropyLoss(ignore_index=255),
+        n_epochs=6,
+        lr=1e-2,
+        val_loader=vl,
+        num_classes=19,
+        device="cpu",
+        progress=False,
+        eval_kwargs={"D": severity_matrix()},
+    )
     assert [r["epoch"] for r in h] == list(range(1, 7))
     assert h[-1]["loss"] < h[0]["loss"]
     assert evaluate(m, vl, 19)["pixel_accuracy"] > before
@@ -54,8 +65,18 @@ def test_checkpoint_resume_equals_uninterrupted(loaders, tmp_path):
     # stop after 2 of 3 epochs: same schedule (n_epochs=3), interrupted by max epochs
     opt = torch.optim.Adam(m.parameters(), lr=1e-2, weight_decay=2e-4)
     sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=3 * len(tl), power=0.9)
-    fit(m, tl, loss, n_epochs=2, optimizer=opt, scheduler=sched, device="cpu", checkpoint=ck,
-        progress=False, args={"note": "test"})
+    fit(
+        m,
+        tl,
+        loss,
+        n_epochs=2,
+        optimizer=opt,
+        scheduler=sched,
+        device="cpu",
+        checkpoint=ck,
+        progress=False,
+        args={"note": "test"},
+    )
     state = torch.load(ck, weights_only=False)
     assert state["epoch"] == 2 and state["args"] == {"note": "test"}
     assert {"model", "optimizer", "scheduler", "rng", "history"} <= set(state)
@@ -64,8 +85,17 @@ def test_checkpoint_resume_equals_uninterrupted(loaders, tmp_path):
     m2 = Tiny()
     opt2 = torch.optim.Adam(m2.parameters(), lr=1e-2, weight_decay=2e-4)
     sched2 = torch.optim.lr_scheduler.PolynomialLR(opt2, total_iters=3 * len(tl), power=0.9)
-    h = fit(m2, tl, loss, n_epochs=3, optimizer=opt2, scheduler=sched2, device="cpu",
-            checkpoint=ck, progress=False)
+    h = fit(
+        m2,
+        tl,
+        loss,
+        n_epochs=3,
+        optimizer=opt2,
+        scheduler=sched2,
+        device="cpu",
+        checkpoint=ck,
+        progress=False,
+    )
     assert [r["epoch"] for r in h] == [1, 2, 3]
     for a, b in zip(ref.state_dict().values(), m2.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
@@ -78,11 +108,24 @@ def test_pretrain_finetune_protocol(loaders, tmp_path):
     tl, vl = loaders
     wlearn.seed_everything(0)
     D = severity_matrix()
-    losses = {"CE": nn.CrossEntropyLoss(ignore_index=255),
-              "W": OneHotWassersteinLoss(D.float(), ignore_index=255)}
-    out = pretrain_finetune(Tiny(), tl, vl, losses, num_classes=19, pre_epochs=2, ft_epochs=1,
-                            seeds=(0, 1), device="cpu", checkpoint_dir=tmp_path, progress=False,
-                            eval_kwargs={"D": D, "groups": {"G4": [11, 12, 13]}})
+    losses = {
+        "CE": nn.CrossEntropyLoss(ignore_index=255),
+        "W": OneHotWassersteinLoss(D.float(), ignore_index=255),
+    }
+    out = pretrain_finetune(
+        Tiny(),
+        tl,
+        vl,
+        losses,
+        num_classes=19,
+        pre_epochs=2,
+        ft_epochs=1,
+        seeds=(0, 1),
+        device="cpu",
+        checkpoint_dir=tmp_path,
+        progress=False,
+        eval_kwargs={"D": D, "groups": {"G4": [11, 12, 13]}},
+    )
     assert set(out["runs"]) == {"CE", "W"} and all(len(v) == 2 for v in out["runs"].values())
     assert {"miou", "mean_severity", "group_iou", "iou"} <= set(out["pretrained"])
     assert set(out["models"]) == {"CE", "W"}

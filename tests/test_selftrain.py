@@ -32,7 +32,7 @@ def test_thresholds_are_per_class_quantiles_and_keep_the_portion():
             k = min(len(v) - 1, int(portion * len(v)))
             assert lam[c].item() == pytest.approx(v[k].item())
             kept = int((conf[lab == c] >= lam[c]).sum())
-            assert kept == k + 1 + int((v[k + 1:] == v[k]).sum())  # top portion (ties kept)
+            assert kept == k + 1 + int((v[k + 1 :] == v[k]).sum())  # top portion (ties kept)
         y = pseudo_labels(p, lam)
         assert ((y == 255) | (y == lab)).all()
         for c in range(4):
@@ -62,14 +62,17 @@ def test_conservative_targets_rows_and_limits():
         rows = q.movedim(1, -1)
         assert torch.allclose(rows[keep].sum(-1), torch.ones(int(keep.sum()), dtype=p.dtype))
         assert (rows[~keep] == 0).all() and (q >= 0).all()
-    assert torch.equal(conservative_targets(p, y, mode="hard").movedim(1, -1)[keep],
-                       onehot.movedim(1, -1)[keep])
+    assert torch.equal(
+        conservative_targets(p, y, mode="hard").movedim(1, -1)[keep], onehot.movedim(1, -1)[keep]
+    )
     q0 = conservative_targets(p, y, mode="prediction", alpha=0.0)
     assert torch.equal(q0.movedim(1, -1)[keep], onehot.movedim(1, -1)[keep])
     q1 = conservative_targets(p, y, mode="prediction", alpha=1.0)
     assert torch.allclose(q1.movedim(1, -1)[keep], p.movedim(1, -1)[keep])
     qu = conservative_targets(p, y, mode="uniform", alpha=0.2)
-    assert torch.allclose(qu.movedim(1, -1)[keep].min(-1).values, torch.full((int(keep.sum()),), 0.05, dtype=p.dtype))
+    assert torch.allclose(
+        qu.movedim(1, -1)[keep].min(-1).values, torch.full((int(keep.sum()),), 0.05, dtype=p.dtype)
+    )
     # lrent tends to the one-hot of argmax p / lambda as alpha -> 0
     ql = conservative_targets(p, y, mode="lrent", alpha=1e-3, thresholds=lam)
     ref = (p / lam.view(1, 4, 1, 1)).argmax(1)
@@ -144,10 +147,23 @@ def test_pseudo_labeler_and_one_round_of_self_training():
     assert torch.equal(mask, y != 255)
     before = [p.detach().clone() for p in model.parameters()]
     M = 1 - torch.eye(C)
-    for loss, mode in ((SoftCrossEntropyLoss(), "hard"), (SoftWassersteinLoss(M, 0.1, tol=1e-4), "prediction")):
+    for loss, mode in (
+        (SoftCrossEntropyLoss(), "hard"),
+        (SoftWassersteinLoss(M, 0.1, tol=1e-4), "prediction"),
+    ):
         seen = []
-        hist = self_train(model, src, tgt, loss, num_classes=C, rounds=2, steps_per_round=3,
-                          mode=mode, device="cpu", callback=lambda r, m, seen=seen: seen.append(r))
+        hist = self_train(
+            model,
+            src,
+            tgt,
+            loss,
+            num_classes=C,
+            rounds=2,
+            steps_per_round=3,
+            mode=mode,
+            device="cpu",
+            callback=lambda r, m, seen=seen: seen.append(r),
+        )
         assert [h["round"] for h in hist] == [1, 2] and seen == [1, 2]
         assert [h["portion"] for h in hist] == pytest.approx([0.2, 0.25])
         for h in hist:

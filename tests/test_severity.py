@@ -17,10 +17,22 @@ def test_groups_cityscapes_match_the_paper():
     groups = g.importance_groups("cityscapes")
     assert tuple(groups) == CLASS_NAMES
     assert {n for n, v in groups.items() if v == 4} == {
-        "person", "rider", "car", "truck", "bus", "motorcycle", "bicycle"}
+        "person",
+        "rider",
+        "car",
+        "truck",
+        "bus",
+        "motorcycle",
+        "bicycle",
+    }
     assert {n for n, v in groups.items() if v == 3} >= {"road", "sidewalk", "train"}
     assert {n for n, v in groups.items() if v == 2} == {
-        "building", "wall", "fence", "vegetation", "terrain"}
+        "building",
+        "wall",
+        "fence",
+        "vegetation",
+        "terrain",
+    }
     assert {n for n, v in groups.items() if v == 1} == {"sky"}
     assert all(groups[n] == 3 for n in ("pole", "traffic light", "traffic sign"))
 
@@ -77,7 +89,7 @@ def test_importance_matrix_is_fig2_right():
     groups = list(g.importance_groups().values())
     omega = {1: 0.25, 2: 0.5, 3: 0.75, 4: 1.0}
     for j in range(19):
-        col = torch.cat([D[:j, j], D[j + 1:, j]])
+        col = torch.cat([D[:j, j], D[j + 1 :, j]])
         assert torch.all(col == omega[groups[j]])  # every off-diagonal entry of column j
         assert D[j, j] == 0
 
@@ -121,6 +133,7 @@ def test_bad_inputs():
 
 # --- ImportanceAwareLoss ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_ial_matches_weighted_cross_entropy(reduction):
     torch.manual_seed(0)
@@ -136,7 +149,9 @@ def test_ial_matches_weighted_cross_entropy(reduction):
     keep = t != 255
     logp = z.log_softmax(1).gather(1, t.clamp(max=18)[:, None])[:, 0]
     per = -w[t.clamp(max=18)] * logp * keep
-    hand = {"sum": per.sum(), "mean": per.sum() / w[t.clamp(max=18)][keep].sum(), "none": per}[reduction]
+    hand = {"sum": per.sum(), "mean": per.sum() / w[t.clamp(max=18)][keep].sum(), "none": per}[
+        reduction
+    ]
     assert torch.allclose(got, hand)
 
 
@@ -158,4 +173,6 @@ def test_ial_bad_inputs():
     with pytest.raises(ValueError, match="logits"):
         ImportanceAwareLoss()(torch.randn(4, 11), torch.zeros(4, dtype=torch.long))
     with pytest.raises(TypeError, match="logits"):
-        ImportanceAwareLoss()(torch.zeros(4, 19, dtype=torch.long), torch.zeros(4, dtype=torch.long))
+        ImportanceAwareLoss()(
+            torch.zeros(4, 19, dtype=torch.long), torch.zeros(4, dtype=torch.long)
+        )

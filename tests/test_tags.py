@@ -126,7 +126,11 @@ def _write_small_dataset(root, K=6, seed=0):
     for name, n in (("train", 8), ("test", 4)):
         Y = (rng.random((n, K)) < 0.4).astype(np.float32)
         Y[:, 0] = 1
-        splits[name] = (rng.standard_normal((n, 3)), sp.csr_matrix(Y), [f"{name}{i}" for i in range(n)])
+        splits[name] = (
+            rng.standard_normal((n, 3)),
+            sp.csr_matrix(Y),
+            [f"{name}{i}" for i in range(n)],
+        )
     tag_format.write_tag_dataset(root, words, vectors, splits)
     return words, vectors, splits
 
@@ -161,8 +165,14 @@ def test_load_tags_falls_back_loudly(tmp_path, capsys):
 
 
 def test_bad_inputs(tmp_path, world):
-    for kw in (dict(n_train=0), dict(n_concepts=0), dict(neighbourhood=10_000),
-               dict(tags_per_concept=0.5), dict(feature_noise=-1.0), dict(p_noise_tag=2.0)):
+    for kw in (
+        dict(n_train=0),
+        dict(n_concepts=0),
+        dict(neighbourhood=10_000),
+        dict(tags_per_concept=0.5),
+        dict(feature_noise=-1.0),
+        dict(p_noise_tag=2.0),
+    ):
         name = next(iter(kw))
         with pytest.raises(ValueError, match="vectors" if name == "neighbourhood" else name):
             make_tag_world(**{**SMALL, **kw})
@@ -181,10 +191,18 @@ def test_bad_inputs(tmp_path, world):
     with pytest.raises(ValueError, match="words"):
         tag_format.write_tag_dataset(tmp_path, ["a", "a"], np.zeros((2, 2)), {})
     with pytest.raises(ValueError, match="splits"):
-        tag_format.write_tag_dataset(tmp_path, ["a", "b"], np.zeros((2, 2)),
-                                     {"val": (np.zeros((1, 2)), np.zeros((1, 2)), ["x"])})
+        tag_format.write_tag_dataset(
+            tmp_path,
+            ["a", "b"],
+            np.zeros((2, 2)),
+            {"val": (np.zeros((1, 2)), np.zeros((1, 2)), ["x"])},
+        )
     with pytest.raises(ValueError, match="splits"):
-        tag_format.write_tag_dataset(tmp_path, ["a", "b"], np.zeros((2, 2)),
-                                     {"train": (np.zeros((2, 2)), np.zeros((1, 2)), ["x"])})
+        tag_format.write_tag_dataset(
+            tmp_path,
+            ["a", "b"],
+            np.zeros((2, 2)),
+            {"train": (np.zeros((2, 2)), np.zeros((1, 2)), ["x"])},
+        )
     with pytest.raises(ValueError, match="line breaks"):
         tag_format.save_lines(tmp_path / "v.txt", ["a\nb"])

@@ -41,8 +41,18 @@ def test_loss_receives_what_the_contract_says():
         seen["inp"], seen["tgt"] = inp.detach(), tgt
         return inp.sum() * 0 + (inp - tgt).pow(2).mean()
 
-    fit(LinearSoftmax(2, 3), spy, X, y, n_epochs=1, lr=0.1, batch_size=1000,
-        output="proba", target="onehot", progress=False)
+    fit(
+        LinearSoftmax(2, 3),
+        spy,
+        X,
+        y,
+        n_epochs=1,
+        lr=0.1,
+        batch_size=1000,
+        output="proba",
+        target="onehot",
+        progress=False,
+    )
     assert torch.allclose(seen["inp"].sum(1), torch.ones(len(y)))
     assert seen["tgt"].shape == (len(y), 3) and seen["tgt"].sum() == len(y)
 
@@ -53,12 +63,33 @@ def test_fit_learns_separable_blobs(kind):
     wlearn.seed_everything(0)
     m = LinearSoftmax(2, 3)
     if kind == "ce":
-        hist = fit(m, torch.nn.CrossEntropyLoss(), X, y, n_epochs=30, lr=0.1, batch_size=16,
-                   X_val=X, y_val=y, progress=False)
+        hist = fit(
+            m,
+            torch.nn.CrossEntropyLoss(),
+            X,
+            y,
+            n_epochs=30,
+            lr=0.1,
+            batch_size=16,
+            X_val=X,
+            y_val=y,
+            progress=False,
+        )
     else:
-        hist = fit(m, SinkhornLoss(line(3, 1), reg=0.1), X, y, n_epochs=30, lr=0.1,
-                   batch_size=16, output="proba", target="onehot", X_val=X, y_val=y,
-                   progress=False)
+        hist = fit(
+            m,
+            SinkhornLoss(line(3, 1), reg=0.1),
+            X,
+            y,
+            n_epochs=30,
+            lr=0.1,
+            batch_size=16,
+            output="proba",
+            target="onehot",
+            X_val=X,
+            y_val=y,
+            progress=False,
+        )
     assert isinstance(hist, History) and hist.epochs == list(range(1, 31))
     assert hist.train_loss[-1] < hist.train_loss[0]
     assert hist.metrics["accuracy"][-1] == 1.0
@@ -72,14 +103,32 @@ def test_fit_is_seeded():
     for _ in range(2):
         wlearn.seed_everything(0)
         m = LinearSoftmax(2, 3)
-        fit(m, torch.nn.CrossEntropyLoss(), X, y, n_epochs=3, lr=0.1, batch_size=7, seed=5,
-            progress=False)
+        fit(
+            m,
+            torch.nn.CrossEntropyLoss(),
+            X,
+            y,
+            n_epochs=3,
+            lr=0.1,
+            batch_size=7,
+            seed=5,
+            progress=False,
+        )
         weights.append(m.linear.weight.detach().clone())
     assert torch.equal(weights[0], weights[1])
     wlearn.seed_everything(0)
     m = LinearSoftmax(2, 3)
-    fit(m, torch.nn.CrossEntropyLoss(), X, y, n_epochs=3, lr=0.1, batch_size=7, seed=6,
-        progress=False)
+    fit(
+        m,
+        torch.nn.CrossEntropyLoss(),
+        X,
+        y,
+        n_epochs=3,
+        lr=0.1,
+        batch_size=7,
+        seed=6,
+        progress=False,
+    )
     assert not torch.equal(m.linear.weight, weights[0])
 
 
@@ -87,8 +136,19 @@ def test_history_records_custom_metrics_and_train_loss_is_the_epoch_mean():
     X, y = _blobs()
     m = LinearSoftmax(2, 3)
     loss = torch.nn.CrossEntropyLoss()
-    hist = fit(m, loss, X, y, n_epochs=1, lr=1e-12, batch_size=len(y), X_val=X, y_val=y,
-               metrics={"acc": accuracy_metric, "n": lambda P, t: len(t)}, progress=False)
+    hist = fit(
+        m,
+        loss,
+        X,
+        y,
+        n_epochs=1,
+        lr=1e-12,
+        batch_size=len(y),
+        X_val=X,
+        y_val=y,
+        metrics={"acc": accuracy_metric, "n": lambda P, t: len(t)},
+        progress=False,
+    )
     assert set(hist.metrics) == {"acc", "n"} and hist.metrics["n"] == [len(y)]
     assert abs(hist.train_loss[0] - loss(m(X), y).item()) < 1e-5
 
@@ -106,8 +166,16 @@ def test_predict_proba_and_evaluate_restore_mode():
 def test_nan_loss_names_lr():
     X, y = _blobs()
     with pytest.raises(FloatingPointError, match="lr"):
-        fit(LinearSoftmax(2, 3), lambda i, t: i.sum() * float("nan"), X, y, n_epochs=1, lr=0.1,
-            batch_size=8, progress=False)
+        fit(
+            LinearSoftmax(2, 3),
+            lambda i, t: i.sum() * float("nan"),
+            X,
+            y,
+            n_epochs=1,
+            lr=0.1,
+            batch_size=8,
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(

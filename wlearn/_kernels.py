@@ -240,7 +240,7 @@ def choose_kernel(M: torch.Tensor, reg: float, dtype: torch.dtype):
     compute_dtype : torch.dtype
     """
     ratio = float(M.max()) / reg
-    for dt in ((dtype, torch.float64) if dtype == torch.float32 else (torch.float64,)):
+    for dt in (dtype, torch.float64) if dtype == torch.float32 else (torch.float64,):
         if ratio <= _MATMUL_LIMIT[dt]:
             return MatmulKernel(M.to(dt), reg), dt
     dt = torch.float64 if dtype != torch.float32 else torch.float32

@@ -28,8 +28,10 @@ def _scale_unit(M: torch.Tensor) -> torch.Tensor:
 
 def _check_size(K, name: str = "K", minimum: int = 2) -> int:
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {K!r}; pass the number "
-                         "of classes as a Python int (e.g. int(logits.shape[1]))")
+        raise ValueError(
+            f"{name}: expected an integer >= {minimum}, got {K!r}; pass the number "
+            "of classes as a Python int (e.g. int(logits.shape[1]))"
+        )
     return int(K)
 
 
@@ -102,9 +104,11 @@ def euclidean(X, *, normalize: bool = True, scale: bool = False) -> torch.Tensor
     if normalize:
         norms = X.norm(dim=1, keepdim=True)
         if (norms == 0).any():
-            raise ValueError("X: cannot normalize rows of zero length (row "
-                             f"{int((norms[:, 0] == 0).nonzero()[0])}); drop or replace the "
-                             "zero vectors, or pass normalize=False")
+            raise ValueError(
+                "X: cannot normalize rows of zero length (row "
+                f"{int((norms[:, 0] == 0).nonzero()[0])}); drop or replace the "
+                "zero vectors, or pass normalize=False"
+            )
         X = X / norms
     M = torch.cdist(X, X).clamp_min(0)
     M.fill_diagonal_(0)
@@ -114,9 +118,11 @@ def euclidean(X, *, normalize: bool = True, scale: bool = False) -> torch.Tensor
 def _as_ground(D, name: str = "D") -> torch.Tensor:
     D = as_tensor(D, name)
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
-        raise ValueError(f"{name}: expected a square (C, C) matrix, got shape {tuple(D.shape)}; "
-                         "pass distances between every pair of classes, e.g. "
-                         "wlearn.ground.severity_matrix()")
+        raise ValueError(
+            f"{name}: expected a square (C, C) matrix, got shape {tuple(D.shape)}; "
+            "pass distances between every pair of classes, e.g. "
+            "wlearn.ground.severity_matrix()"
+        )
     check_nonnegative(D, name)
     return D
 

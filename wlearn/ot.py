@@ -421,7 +421,9 @@ def _reg_m_pair(reg_m) -> tuple[float, float]:
     if isinstance(reg_m, (tuple, list)):
         if len(reg_m) != 2:
             raise ValueError(f"reg_m: expected a number or a pair, got {len(reg_m)} values")
-        return check_positive_scalar(reg_m[0], "reg_m[0]"), check_positive_scalar(reg_m[1], "reg_m[1]")
+        return check_positive_scalar(reg_m[0], "reg_m[0]"), check_positive_scalar(
+            reg_m[1], "reg_m[1]"
+        )
     r = check_positive_scalar(reg_m, "reg_m")
     return r, r
 
@@ -484,7 +486,9 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
     return f, g, kernel, n_iter, converged, err
 
 
-def unbalanced_sinkhorn(a, b, M, reg, reg_m, *, max_iter: int = 1000, tol: float = 1e-9) -> OTResult:
+def unbalanced_sinkhorn(
+    a, b, M, reg, reg_m, *, max_iter: int = 1000, tol: float = 1e-9
+) -> OTResult:
     """KL-relaxed transport for unnormalized measures (Frogner et al. 2015, eq. 8, Prop. 4.1-4.2).
 
     .. math::

@@ -16,8 +16,9 @@ def _axes(ax):
     return ax
 
 
-def plot_class_probabilities(ps, profiles, *, true_class: int, neighbors=(), ax=None,
-                             title: str | None = None):
+def plot_class_probabilities(
+    ps, profiles, *, true_class: int, neighbors=(), ax=None, title: str | None = None
+):
     """Average predicted probability of every class against a parameter (Frogner et al.
     2015, Fig. 4: one curve per digit, against the exponent ``p`` of the ground metric).
 
@@ -45,8 +46,10 @@ def plot_class_probabilities(ps, profiles, *, true_class: int, neighbors=(), ax=
     ax = _axes(ax)
     P = np.asarray(profiles, dtype=float)
     if P.ndim != 2 or P.shape[0] != len(ps):
-        raise ValueError(f"profiles: expected shape ({len(ps)}, K), got {P.shape}; one row per "
-                         "value of ps, one column per class")
+        raise ValueError(
+            f"profiles: expected shape ({len(ps)}, K), got {P.shape}; one row per "
+            "value of ps, one column per class"
+        )
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -92,8 +95,10 @@ def plot_mean_with_spread(x, values, *, label: str, ax=None, color=None, marker=
     ax = _axes(ax)
     V = np.asarray(values, dtype=float)
     if V.ndim != 2 or V.shape[1] != len(x):
-        raise ValueError(f"values: expected shape (S, {len(x)}), got {V.shape}; one row per "
-                         "repeat (seed), one column per x value")
+        raise ValueError(
+            f"values: expected shape (S, {len(x)}), got {V.shape}; one row per "
+            "repeat (seed), one column per x value"
+        )
     (line,) = ax.plot(x, V.mean(0), marker=marker, label=label, color=color)
     ax.fill_between(x, V.min(0), V.max(0), color=line.get_color(), alpha=0.2)
     return ax

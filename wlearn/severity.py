@@ -17,33 +17,79 @@ import torch
 
 _CITYSCAPES_GROUPS = {
     # Group 4 (most important): road users, vulnerable or not (Chen, Gong & Yang 2017)
-    "person": 4, "rider": 4, "car": 4, "truck": 4, "bus": 4, "motorcycle": 4, "bicycle": 4,
+    "person": 4,
+    "rider": 4,
+    "car": 4,
+    "truck": 4,
+    "bus": 4,
+    "motorcycle": 4,
+    "bicycle": 4,
     # Group 3: where the car drives, plus the traffic furniture that governs driving
-    "road": 3, "sidewalk": 3, "train": 3, "pole": 3, "traffic light": 3, "traffic sign": 3,
+    "road": 3,
+    "sidewalk": 3,
+    "train": 3,
+    "pole": 3,
+    "traffic light": 3,
+    "traffic sign": 3,
     # Group 2: static background
-    "building": 2, "wall": 2, "fence": 2, "vegetation": 2, "terrain": 2,
+    "building": 2,
+    "wall": 2,
+    "fence": 2,
+    "vegetation": 2,
+    "terrain": 2,
     # Group 1 (least important)
     "sky": 1,
 }
 # CamVid's 11 classes in the order of SegNet's CamVid release
 _CAMVID_GROUPS = {
-    "sky": 1, "building": 2, "pole": 3, "road": 3, "sidewalk": 3, "tree": 2, "sign": 3,
-    "fence": 2, "car": 4, "pedestrian": 4, "bicyclist": 4,
+    "sky": 1,
+    "building": 2,
+    "pole": 3,
+    "road": 3,
+    "sidewalk": 3,
+    "tree": 2,
+    "sign": 3,
+    "fence": 2,
+    "car": 4,
+    "pedestrian": 4,
+    "bicyclist": 4,
 }
 # Families of classes that look and behave alike (Cityscapes categories; the human category
 # and the two-wheelers are merged into the vulnerable road users)
 _FAMILIES = {
     "cityscapes": {
-        "road": "flat", "sidewalk": "flat", "building": "construction", "wall": "construction",
-        "fence": "construction", "pole": "object", "traffic light": "object",
-        "traffic sign": "object", "vegetation": "nature", "terrain": "nature", "sky": "sky",
-        "person": "vru", "rider": "vru", "motorcycle": "vru", "bicycle": "vru",
-        "car": "vehicle", "truck": "vehicle", "bus": "vehicle", "train": "vehicle",
+        "road": "flat",
+        "sidewalk": "flat",
+        "building": "construction",
+        "wall": "construction",
+        "fence": "construction",
+        "pole": "object",
+        "traffic light": "object",
+        "traffic sign": "object",
+        "vegetation": "nature",
+        "terrain": "nature",
+        "sky": "sky",
+        "person": "vru",
+        "rider": "vru",
+        "motorcycle": "vru",
+        "bicycle": "vru",
+        "car": "vehicle",
+        "truck": "vehicle",
+        "bus": "vehicle",
+        "train": "vehicle",
     },
     "camvid": {
-        "sky": "sky", "building": "construction", "pole": "object", "road": "flat",
-        "sidewalk": "flat", "tree": "nature", "sign": "object", "fence": "construction",
-        "car": "vehicle", "pedestrian": "vru", "bicyclist": "vru",
+        "sky": "sky",
+        "building": "construction",
+        "pole": "object",
+        "road": "flat",
+        "sidewalk": "flat",
+        "tree": "nature",
+        "sign": "object",
+        "fence": "construction",
+        "car": "vehicle",
+        "pedestrian": "vru",
+        "bicyclist": "vru",
     },
 }
 _MOVING = ("vru", "vehicle")
@@ -51,8 +97,10 @@ _MOVING = ("vru", "vehicle")
 
 def _check_dataset(dataset: str) -> str:
     if dataset not in ("cityscapes", "camvid"):
-        raise ValueError(f"dataset: expected 'cityscapes' or 'camvid', got {dataset!r}; pass "
-                         "the name in lower case")
+        raise ValueError(
+            f"dataset: expected 'cityscapes' or 'camvid', got {dataset!r}; pass "
+            "the name in lower case"
+        )
     return dataset
 
 
@@ -113,8 +161,9 @@ def vulnerable_road_users(dataset: str = "cityscapes") -> tuple[str, ...]:
     return tuple(n for n in importance_groups(dataset) if fam[n] == "vru")
 
 
-def severity_matrix(dataset: str = "cityscapes", *, same_family: float = 0.25,
-                    other_road_user: float = 0.5) -> torch.Tensor:
+def severity_matrix(
+    dataset: str = "cityscapes", *, same_family: float = 0.25, other_road_user: float = 0.5
+) -> torch.Tensor:
     r"""A severity-aware ground matrix (Liu et al. 2020, Fig. 2 left), in [0, 1].
 
     Transport orientation: ``D[i, j]`` = severity of **predicting** class ``i`` where the
@@ -159,7 +208,9 @@ def severity_matrix(dataset: str = "cityscapes", *, same_family: float = 0.25,
     groups = importance_groups(dataset)
     fam = _FAMILIES[dataset]
     names = list(groups)
-    w = torch.tensor([1.0 if fam[n] == "vru" else groups[n] / 5 for n in names], dtype=torch.float64)
+    w = torch.tensor(
+        [1.0 if fam[n] == "vru" else groups[n] / 5 for n in names], dtype=torch.float64
+    )
     C = len(names)
     c = torch.ones(C, C, dtype=torch.float64)  # c[j, i]: true j, predicted i
     for j, nj in enumerate(names):
@@ -173,7 +224,9 @@ def severity_matrix(dataset: str = "cityscapes", *, same_family: float = 0.25,
     return S.T.contiguous()  # (C, C), D[predicted, true]
 
 
-def importance_matrix(dataset: str = "cityscapes", *, group_weights=(0.25, 0.5, 0.75, 1.0)) -> torch.Tensor:
+def importance_matrix(
+    dataset: str = "cityscapes", *, group_weights=(0.25, 0.5, 0.75, 1.0)
+) -> torch.Tensor:
     r"""The importance-aware ground matrix (Liu et al. 2020, Fig. 2 right).
 
     Every mistake on a true class ``j`` costs the importance of ``j``, whatever was predicted:
@@ -201,7 +254,9 @@ def importance_matrix(dataset: str = "cityscapes", *, group_weights=(0.25, 0.5, 
     """
     omega = torch.as_tensor(group_weights, dtype=torch.float64)
     if omega.shape != (4,) or not torch.isfinite(omega).all() or (omega < 0).any():
-        raise ValueError(f"group_weights: expected 4 finite non-negative numbers, got {group_weights!r}")
+        raise ValueError(
+            f"group_weights: expected 4 finite non-negative numbers, got {group_weights!r}"
+        )
     g = torch.tensor(list(importance_groups(dataset).values())) - 1  # (C,)
     C = len(g)
     D = omega[g][None, :].expand(C, C).clone()  # (C, C): column j = omega of class j

@@ -105,20 +105,30 @@ _CHOICE_FIX = {
 
 def _check_data(X, y, name_X="X", name_y="y"):
     if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name_X}: expected a torch.Tensor, got {type(X).__name__}; convert it "
-                        f"with torch.as_tensor({name_X}, dtype=torch.float32)")
+        raise TypeError(
+            f"{name_X}: expected a torch.Tensor, got {type(X).__name__}; convert it "
+            f"with torch.as_tensor({name_X}, dtype=torch.float32)"
+        )
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name_y}: expected a torch.Tensor, got {type(y).__name__}; convert it "
-                        f"with torch.as_tensor({name_y})")
+        raise TypeError(
+            f"{name_y}: expected a torch.Tensor, got {type(y).__name__}; convert it "
+            f"with torch.as_tensor({name_y})"
+        )
     if X.ndim < 1 or len(X) == 0 or len(X) != len(y):
-        raise ValueError(f"{name_y}: expected {len(X)} rows to match {name_X}, got {len(y)}; "
-                         "give one label per row of the data")
+        raise ValueError(
+            f"{name_y}: expected {len(X)} rows to match {name_X}, got {len(y)}; "
+            "give one label per row of the data"
+        )
     if y.ndim == 1 and (y.is_floating_point() or y.dtype == torch.bool):
-        raise TypeError(f"{name_y}: expected integer class labels, got dtype {y.dtype}; convert "
-                        f"with {name_y}.long()")
+        raise TypeError(
+            f"{name_y}: expected integer class labels, got dtype {y.dtype}; convert "
+            f"with {name_y}.long()"
+        )
     if y.ndim not in (1, 2):
-        raise ValueError(f"{name_y}: expected shape (N,) or (N, K), got {tuple(y.shape)}; pass "
-                         "class indices (N,) or target rows (N, K)")
+        raise ValueError(
+            f"{name_y}: expected shape (N,) or (N, K), got {tuple(y.shape)}; pass "
+            "class indices (N,) or target rows (N, K)"
+        )
 
 
 def _prepare(logits: torch.Tensor, y: torch.Tensor, output: str, target: str):
@@ -207,8 +217,10 @@ def fit(
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: expected a finite number > 0, got {lr!r}; try lr=1e-3 with Adam")
     if (X_val is None) != (y_val is None):
-        raise ValueError("X_val, y_val: expected both or neither; pass the validation labels "
-                         "with the validation data")
+        raise ValueError(
+            "X_val, y_val: expected both or neither; pass the validation labels "
+            "with the validation data"
+        )
     if X_val is not None:
         _check_data(X_val, y_val, "X_val", "y_val")
     metrics = dict(metrics) if metrics is not None else {"accuracy": accuracy_metric}
@@ -227,13 +239,14 @@ def fit(
         perm = torch.randperm(len(Xd), generator=gen).to(dev)
         total, n_seen = 0.0, 0
         for start in range(0, len(Xd), batch_size):
-            idx = perm[start:start + batch_size]
+            idx = perm[start : start + batch_size]
             inp, tgt = _prepare(model(Xd[idx]), yd[idx], output, target)
             loss = loss_fn(inp, tgt)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss became {loss.item()} at epoch {len(hist.train_loss) + 1}; lower lr "
-                    f"(got {lr})")
+                    f"(got {lr})"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -250,8 +263,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict_proba(model: torch.nn.Module, X: torch.Tensor, *, batch_size: int = 4096,
-                  device=None) -> torch.Tensor:
+def predict_proba(
+    model: torch.nn.Module, X: torch.Tensor, *, batch_size: int = 4096, device=None
+) -> torch.Tensor:
     """``softmax(model(X))`` in evaluation mode, by batches; returned on the CPU.
 
     Parameters
@@ -273,22 +287,32 @@ def predict_proba(model: torch.nn.Module, X: torch.Tensor, *, batch_size: int = 
     Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X: expected a torch.Tensor, got {type(X).__name__}; convert it with "
-                        "torch.as_tensor(X, dtype=torch.float32)")
+        raise TypeError(
+            f"X: expected a torch.Tensor, got {type(X).__name__}; convert it with "
+            "torch.as_tensor(X, dtype=torch.float32)"
+        )
     batch_size = _positive_int(batch_size, "batch_size")
     dev = get_device(device) if device is not None else next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     was_training = model.training
     model.eval()
-    out = [torch.softmax(model(X[i:i + batch_size].to(dev, dtype)), -1).cpu()
-           for i in range(0, len(X), batch_size)]
+    out = [
+        torch.softmax(model(X[i : i + batch_size].to(dev, dtype)), -1).cpu()
+        for i in range(0, len(X), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(out)
 
 
-def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *,
-             metrics: Mapping[str, Metric] | None = None, batch_size: int = 4096,
-             device=None) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    metrics: Mapping[str, Metric] | None = None,
+    batch_size: int = 4096,
+    device=None,
+) -> dict[str, float]:
     """Metrics of ``model`` on ``(X, y)``: ``{name: fn(proba, y)}``, default accuracy.
 
     Parameters

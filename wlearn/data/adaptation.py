@@ -54,8 +54,14 @@ _TARGET_PALETTE = {
     _sc.BUS: ((0.4, 0.4, 0.42), 0.35),
     _sc.TRAIN: ((0.4, 0.4, 0.42), 0.35),
 }
-_TEXTURED = {_sc.BUILDING: "brick", _sc.WALL: "brick", _sc.ROAD: "grain", _sc.SIDEWALK: "grain",
-             _sc.VEGETATION: "blotch", _sc.TERRAIN: "blotch"}
+_TEXTURED = {
+    _sc.BUILDING: "brick",
+    _sc.WALL: "brick",
+    _sc.ROAD: "grain",
+    _sc.SIDEWALK: "grain",
+    _sc.VEGETATION: "blotch",
+    _sc.TERRAIN: "blotch",
+}
 
 
 def _blur(img: np.ndarray) -> np.ndarray:
@@ -92,7 +98,7 @@ def _target_style(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) ->
             t = 1 + 0.25 * np.kron(g, np.ones((4, 4)))[:H, :W]  # (H, W)
         out[m] *= t[m][:, None]
     # lighting: darker and flatter, a warm glow from street lights low in the frame, vignette
-    out = 0.05 + 0.75 * out ** 1.15 * rng.uniform(0.85, 1.1)
+    out = 0.05 + 0.75 * out**1.15 * rng.uniform(0.85, 1.1)
     glow = np.exp(-(((yy / H) - rng.uniform(0.5, 0.9)) ** 2) / 0.08)[..., None]  # (H, W, 1)
     out = out + 0.12 * glow * np.array([1.0, 0.7, 0.3])
     r2 = ((yy + 0.5) / H - 0.5) ** 2 + ((xx + 0.5) / W - 0.5) ** 2
@@ -138,8 +144,9 @@ def restyle(images, label_ids, style: str = "target", *, seed=0) -> np.ndarray:
     return out
 
 
-def domain_scenes(n: int, style: str, *, height: int = 64, width: int = 128, seed=0,
-                  **kwargs) -> Cityscapes:
+def domain_scenes(
+    n: int, style: str, *, height: int = 64, width: int = 128, seed=0, **kwargs
+) -> Cityscapes:
     """``n`` generated scenes in ``style``, as an in-memory :class:`Cityscapes` dataset.
 
     The layouts are :func:`~wlearn.data.scenes.generate_scenes` ``(n, seed=seed)``; the
@@ -194,17 +201,22 @@ class GTA5(Cityscapes):
         super().__init__(None, transform=transform, size=size, mean=mean, std=std)
         root = Path(root)
         if not (root / "images").is_dir():
-            raise ValueError(f"root: no folder {root / 'images'}; unzip the GTA5 images/ and "
-                             "labels/ of download.visinf.tu-darmstadt.de/data/from_games there")
+            raise ValueError(
+                f"root: no folder {root / 'images'}; unzip the GTA5 images/ and "
+                "labels/ of download.visinf.tu-darmstadt.de/data/from_games there"
+            )
         for img in sorted((root / "images").glob("*.png")):
             lab = root / "labels" / img.name
             if not lab.is_file():
-                raise ValueError(f"root: image {img} has no label file {lab}; unzip the GTA5 "
-                                 "labels archive next to the images")
+                raise ValueError(
+                    f"root: image {img} has no label file {lab}; unzip the GTA5 "
+                    "labels archive next to the images"
+                )
             self.files.append((img, lab))
         if not self.files:
-            raise ValueError(f"root: no *.png files under {root / 'images'}; unzip the GTA5 "
-                             "images archive there")
+            raise ValueError(
+                f"root: no *.png files under {root / 'images'}; unzip the GTA5 images archive there"
+            )
 
 
 @dataclass
@@ -235,9 +247,18 @@ class AdaptationData:
     full: bool
 
 
-def load_adaptation(*, full: bool | None = None, n_source: int = 256, n_target: int = 256,
-                    n_val: int = 128, height: int = 64, width: int = 128, seed: int = 0,
-                    size=(256, 512), **kwargs) -> AdaptationData:
+def load_adaptation(
+    *,
+    full: bool | None = None,
+    n_source: int = 256,
+    n_target: int = 256,
+    n_val: int = 128,
+    height: int = 64,
+    width: int = 128,
+    seed: int = 0,
+    size=(256, 512),
+    **kwargs,
+) -> AdaptationData:
     """Source and target domains: generated styles by default, GTA5 -> Cityscapes when full.
 
     Embedded (default): source = ``n_source`` scenes in the ``"source"`` style, target =
@@ -277,7 +298,8 @@ def load_adaptation(*, full: bool | None = None, n_source: int = 256, n_target: 
     if full:
         gta, cs = DATA_ROOT / "gta5", DATA_ROOT / "cityscapes"
         have = (gta / "images").is_dir() and all(
-            (cs / "leftImg8bit" / s).is_dir() for s in ("train", "val"))
+            (cs / "leftImg8bit" / s).is_dir() for s in ("train", "val")
+        )
         if have:
             import torch.utils.data as tud
 
@@ -288,16 +310,21 @@ def load_adaptation(*, full: bool | None = None, n_source: int = 256, n_target: 
                 source=tud.Subset(source, range(n - k)),
                 target=Cityscapes(cs, "train", size=size, **kwargs),
                 target_val=Cityscapes(cs, "val", size=size, **kwargs),
-                source_val=tud.Subset(source, range(n - k, n)), full=True)
+                source_val=tud.Subset(source, range(n - k, n)),
+                full=True,
+            )
         full_data_missing(
-            "GTA5 -> Cityscapes", f"{gta} and {cs}",
+            "GTA5 -> Cityscapes",
+            f"{gta} and {cs}",
             f"make_scenes.py --root {cs}   (Cityscapes), and unzip the GTA5 images/ and labels/ "
             f"of download.visinf.tu-darmstadt.de/data/from_games into {gta}",
-            f"{n_source} + {n_target} generated scenes of {height}x{width} in two styles")
+            f"{n_source} + {n_target} generated scenes of {height}x{width} in two styles",
+        )
     kw = dict(height=height, width=width, **kwargs)
     return AdaptationData(
         source=domain_scenes(n_source, "source", seed=[seed, 10], **kw),
         target=domain_scenes(n_target, "target", seed=[seed, 11], **kw),
         target_val=domain_scenes(n_val, "target", seed=[seed, 12], **kw),
         source_val=domain_scenes(n_val, "source", seed=[seed, 13], **kw),
-        full=False)
+        full=False,
+    )

@@ -63,8 +63,10 @@ def train_id(name: str) -> int:
     Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     if name not in CLASS_NAMES:
-        raise ValueError(f"name: expected one of {CLASS_NAMES}, got {name!r}; use the official "
-                         "lower-case name, e.g. 'traffic light'")
+        raise ValueError(
+            f"name: expected one of {CLASS_NAMES}, got {name!r}; use the official "
+            "lower-case name, e.g. 'traffic light'"
+        )
     return CLASS_NAMES.index(name)
 
 
@@ -87,8 +89,10 @@ def to_train_ids(label_ids):
         return lut[label_ids.long()]
     a = np.asarray(label_ids)
     if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 255)):
-        raise ValueError(f"label_ids: expected integers in [0, 255], got dtype {a.dtype}; pass "
-                         "the label PNG as read (np.array(Image.open(path)))")
+        raise ValueError(
+            f"label_ids: expected integers in [0, 255], got dtype {a.dtype}; pass "
+            "the label PNG as read (np.array(Image.open(path)))"
+        )
     return ID_TO_TRAINID[a]
 
 
@@ -155,7 +159,9 @@ class PairedTransform:
             s = lo + (hi - lo) * torch.rand(()).item()
             h, w = max(1, round(image.shape[1] * s)), max(1, round(image.shape[2] * s))
             image = F.interpolate(image[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-            target = F.interpolate(target[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+            target = F.interpolate(target[None, None].float(), size=(h, w), mode="nearest")[
+                0, 0
+            ].long()
         if self.crop is not None:
             ch, cw = self.crop
             ph, pw = max(0, ch - image.shape[1]), max(0, cw - image.shape[2])
@@ -164,7 +170,7 @@ class PairedTransform:
                 target = F.pad(target, (0, pw, 0, ph), value=IGNORE_INDEX)
             y = torch.randint(0, image.shape[1] - ch + 1, ()).item()
             x = torch.randint(0, image.shape[2] - cw + 1, ()).item()
-            image, target = image[:, y:y + ch, x:x + cw], target[y:y + ch, x:x + cw]
+            image, target = image[:, y : y + ch, x : x + cw], target[y : y + ch, x : x + cw]
         if self.hflip and torch.rand(()).item() < 0.5:
             image, target = image.flip(-1), target.flip(-1)
         return image, target
@@ -191,8 +197,16 @@ class Cityscapes(Dataset):
     Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
 
-    def __init__(self, root, split: str = "train", *, transform=None, size=None,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(
+        self,
+        root,
+        split: str = "train",
+        *,
+        transform=None,
+        size=None,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ):
         self.transform, self.size = transform, size
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
@@ -208,7 +222,8 @@ class Cityscapes(Dataset):
             raise ValueError(
                 f"root: no folder {img_dir}. Download leftImg8bit_trainvaltest.zip and "
                 "gtFine_trainvaltest.zip from https://www.cityscapes-dataset.com into it, or "
-                f"generate street scenes: python data_scripts/make_scenes.py --root {root}")
+                f"generate street scenes: python data_scripts/make_scenes.py --root {root}"
+            )
         self.files = []
         for img in sorted(img_dir.glob("*/*_leftImg8bit.png")):
             stem = img.name[: -len("_leftImg8bit.png")]
@@ -236,11 +251,15 @@ class Cityscapes(Dataset):
         """
         images, label_ids = np.asarray(images), np.asarray(label_ids)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images: expected uint8 (N, H, W, 3), got {images.dtype} {images.shape}"
-                             "; pass RGB images as read from PNG files (channels last, 0..255)")
+            raise ValueError(
+                f"images: expected uint8 (N, H, W, 3), got {images.dtype} {images.shape}"
+                "; pass RGB images as read from PNG files (channels last, 0..255)"
+            )
         if label_ids.shape != images.shape[:3]:
-            raise ValueError(f"label_ids: expected shape {images.shape[:3]}, got {label_ids.shape}"
-                             "; give one label map per image, of the image's height and width")
+            raise ValueError(
+                f"label_ids: expected shape {images.shape[:3]}, got {label_ids.shape}"
+                "; give one label map per image, of the image's height and width"
+            )
         ds = cls(None, **kwargs)
         ds._images = torch.from_numpy(images).permute(0, 3, 1, 2)  # (N, 3, H, W)
         ds._labels = torch.from_numpy(to_train_ids(label_ids).astype(np.int64))  # (N, H, W)
@@ -262,8 +281,12 @@ class Cityscapes(Dataset):
     def __getitem__(self, i: int):
         image, target = self._load(i)
         if self.size is not None and tuple(image.shape[1:]) != tuple(self.size):
-            image = F.interpolate(image[None], size=self.size, mode="bilinear", align_corners=False)[0]
-            target = F.interpolate(target[None, None].float(), size=self.size, mode="nearest")[0, 0].long()
+            image = F.interpolate(
+                image[None], size=self.size, mode="bilinear", align_corners=False
+            )[0]
+            target = F.interpolate(target[None, None].float(), size=self.size, mode="nearest")[
+                0, 0
+            ].long()
         if self.transform is not None:
             image, target = self.transform(image, target)
         return (image - self.mean) / self.std, target
@@ -285,8 +308,7 @@ class Cityscapes(Dataset):
         return x.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed=0,
-                     **kwargs) -> Cityscapes:
+def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed=0, **kwargs) -> Cityscapes:
     """``n`` street scenes of :func:`wlearn.data.scenes.generate_scenes`, in memory (no disk).
 
     Parameters
@@ -312,8 +334,16 @@ def generated_scenes(n: int, *, height: int = 64, width: int = 128, seed=0,
     return Cityscapes.from_arrays(images, label_ids, **kwargs)
 
 
-def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 256,
-                    height: int = 64, width: int = 128, seed: int = 0, **kwargs) -> Cityscapes:
+def load_cityscapes(
+    split: str = "train",
+    *,
+    full: bool | None = None,
+    n: int = 256,
+    height: int = 64,
+    width: int = 128,
+    seed: int = 0,
+    **kwargs,
+) -> Cityscapes:
     """The lesson's data: generated scenes by default, real Cityscapes with ``WLEARN_FULL=1``.
 
     With ``full`` (default :data:`wlearn.FULL`) it reads ``DATA_ROOT/cityscapes`` at ``size``
@@ -344,8 +374,9 @@ def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 
     Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
     if split not in ("train", "val"):
-        raise ValueError(f"split: expected 'train' or 'val', got {split!r}; the test split has "
-                         "no public labels")
+        raise ValueError(
+            f"split: expected 'train' or 'val', got {split!r}; the test split has no public labels"
+        )
     if full is None:
         from wlearn import FULL as full
     root = DATA_ROOT / "cityscapes"
@@ -353,8 +384,12 @@ def load_cityscapes(split: str = "train", *, full: bool | None = None, n: int = 
         if (root / "leftImg8bit" / split).is_dir():
             return Cityscapes(root, split, **kwargs)
         full_data_missing(
-            "Cityscapes", root,
+            "Cityscapes",
+            root,
             f"make_scenes.py --root {root}   (or unzip the official leftImg8bit/gtFine there)",
-            f"{n} generated street scenes of {height}x{width}")
+            f"{n} generated street scenes of {height}x{width}",
+        )
     kwargs.pop("size", None)
-    return generated_scenes(n, height=height, width=width, seed=[seed, int(split == "val")], **kwargs)
+    return generated_scenes(
+        n, height=height, width=width, seed=[seed, int(split == "val")], **kwargs
+    )

@@ -68,8 +68,10 @@ def sha256sum(path: str | os.PathLike) -> str:
 def _check_sha256(sha256: str) -> str:
     s = str(sha256).strip().lower()
     if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
-        raise ValueError(f"sha256: expected 64 hex digits, got {sha256!r}; copy the checksum "
-                         "from the script's file table (sha256sum FILE prints it)")
+        raise ValueError(
+            f"sha256: expected 64 hex digits, got {sha256!r}; copy the checksum "
+            "from the script's file table (sha256sum FILE prints it)"
+        )
     return s
 
 
@@ -213,8 +215,10 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"archive: {archive} is not a readable zip file ({e}); delete it and "
-                         "run the data script again") from None
+        raise ValueError(
+            f"archive: {archive} is not a readable zip file ({e}); delete it and "
+            "run the data script again"
+        ) from None
     with zf:
         for info in zf.infolist():
             _check_member_path(info.filename, archive)
@@ -223,11 +227,15 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
         try:
             bad = zf.testzip()
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise ValueError(f"archive: {archive} is truncated or corrupt ({e}); delete it and "
-                             "run the data script again") from None
+            raise ValueError(
+                f"archive: {archive} is truncated or corrupt ({e}); delete it and "
+                "run the data script again"
+            ) from None
         if bad is not None:
-            raise ValueError(f"archive: {archive} is corrupt (CRC error in member {bad!r}); "
-                             "delete it and run the data script again")
+            raise ValueError(
+                f"archive: {archive} is corrupt (CRC error in member {bad!r}); "
+                "delete it and run the data script again"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
@@ -263,8 +271,10 @@ def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
     try:
         tf = tarfile.open(archive)
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise ValueError(f"archive: {archive} is not a readable tar file ({e}); delete it and "
-                         "run the data script again") from None
+        raise ValueError(
+            f"archive: {archive} is not a readable tar file ({e}); delete it and "
+            "run the data script again"
+        ) from None
     with tf:
         try:
             members = tf.getmembers()  # reads the whole archive: catches truncation

@@ -20,8 +20,9 @@ import torch
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n: expected an integer >= 2, got {n!r}; pass the side of the grid "
-                         "(K = n * n classes)")
+        raise ValueError(
+            f"n: expected an integer >= 2, got {n!r}; pass the side of the grid (K = n * n classes)"
+        )
     return int(n)
 
 
@@ -60,8 +61,13 @@ def grid_neighbors(n: int) -> list[list[int]]:
     out = []
     for k in range(n * n):
         r, c = divmod(k, n)
-        out.append([(r + dr) * n + (c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
-                    if 0 <= r + dr < n and 0 <= c + dc < n])
+        out.append(
+            [
+                (r + dr) * n + (c + dc)
+                for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                if 0 <= r + dr < n and 0 <= c + dc < n
+            ]
+        )
     return out
 
 
@@ -87,12 +93,16 @@ def switch_to_neighbors(y, n: int, noise: float, *, seed: int = 0) -> torch.Tens
     """
     n = _check_n(n)
     if not (isinstance(noise, (int, float)) and 0.0 <= noise <= 1.0):
-        raise ValueError(f"noise: expected a probability in [0, 1], got {noise!r}; e.g. 0.5 "
-                         "switches half of the labels")
+        raise ValueError(
+            f"noise: expected a probability in [0, 1], got {noise!r}; e.g. 0.5 "
+            "switches half of the labels"
+        )
     y = torch.as_tensor(y)
     if y.ndim != 1 or y.is_floating_point() or (y.numel() and (y.min() < 0 or y.max() >= n * n)):
-        raise ValueError(f"y: expected integer labels in [0, {n * n}) of shape (N,), got "
-                         f"dtype {y.dtype}, shape {tuple(y.shape)}")
+        raise ValueError(
+            f"y: expected integer labels in [0, {n * n}) of shape (N,), got "
+            f"dtype {y.dtype}, shape {tuple(y.shape)}"
+        )
     rng = np.random.default_rng(seed)
     nbrs = grid_neighbors(n)
     y_np = y.cpu().numpy().astype(np.int64)
@@ -136,8 +146,15 @@ class GridData:
     noise: float
 
 
-def make_grid_data(n: int, noise: float, *, n_train_per_class: int = 50,
-                   n_test_per_class: int = 50, sigma: float = 0.3, seed: int = 0) -> GridData:
+def make_grid_data(
+    n: int,
+    noise: float,
+    *,
+    n_train_per_class: int = 50,
+    n_test_per_class: int = 50,
+    sigma: float = 0.3,
+    seed: int = 0,
+) -> GridData:
     """Sample the Appendix E.1 toy data set.
 
     Parameters
@@ -160,7 +177,10 @@ def make_grid_data(n: int, noise: float, *, n_train_per_class: int = 50,
     Introduced in notebooks/05_noisy_label_grid.ipynb.
     """
     n = _check_n(n)
-    for name, v in (("n_train_per_class", n_train_per_class), ("n_test_per_class", n_test_per_class)):
+    for name, v in (
+        ("n_train_per_class", n_train_per_class),
+        ("n_test_per_class", n_test_per_class),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
     if not (isinstance(sigma, (int, float)) and np.isfinite(sigma) and sigma > 0):

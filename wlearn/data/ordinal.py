@@ -135,8 +135,10 @@ def load_diabetes_ordinal(n_classes: int = 7) -> OrdinalData:
     Introduced in notebooks/07_squared_emd.ipynb.
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or not 2 <= n_classes <= 20:
-        raise ValueError(f"n_classes: expected an integer in [2, 20], got {n_classes!r}; 442 "
-                         "patients do not fill more groups")
+        raise ValueError(
+            f"n_classes: expected an integer in [2, 20], got {n_classes!r}; 442 "
+            "patients do not fill more groups"
+        )
     from sklearn.datasets import load_diabetes
 
     X, progression = load_diabetes(return_X_y=True)

@@ -24,10 +24,28 @@ EGO, ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE = 1, 7, 8, 11, 12, 13, 17
 LIGHT, SIGN, VEGETATION, TERRAIN, SKY = 19, 20, 21, 22, 23
 PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE = 24, 25, 26, 27, 28, 31, 32, 33
 
-_PAINT = np.array([[0.85, 0.85, 0.85], [0.55, 0.56, 0.58], [0.12, 0.12, 0.14], [0.62, 0.12, 0.1],
-                   [0.15, 0.25, 0.55], [0.3, 0.33, 0.3], [0.75, 0.7, 0.55]])  # vehicle paints
-_CLOTHES = np.array([[0.15, 0.15, 0.2], [0.5, 0.1, 0.1], [0.2, 0.3, 0.5], [0.45, 0.4, 0.3],
-                     [0.3, 0.45, 0.3], [0.6, 0.6, 0.6], [0.35, 0.3, 0.35]])
+_PAINT = np.array(
+    [
+        [0.85, 0.85, 0.85],
+        [0.55, 0.56, 0.58],
+        [0.12, 0.12, 0.14],
+        [0.62, 0.12, 0.1],
+        [0.15, 0.25, 0.55],
+        [0.3, 0.33, 0.3],
+        [0.75, 0.7, 0.55],
+    ]
+)  # vehicle paints
+_CLOTHES = np.array(
+    [
+        [0.15, 0.15, 0.2],
+        [0.5, 0.1, 0.1],
+        [0.2, 0.3, 0.5],
+        [0.45, 0.4, 0.3],
+        [0.3, 0.45, 0.3],
+        [0.6, 0.6, 0.6],
+        [0.35, 0.3, 0.35],
+    ]
+)
 _SKIN = np.array([[0.85, 0.68, 0.55], [0.6, 0.42, 0.3], [0.4, 0.27, 0.18]])
 
 
@@ -72,7 +90,9 @@ def _person(c: _Canvas, yb, x, h, label):
     """A standing (or seated, for riders) human of height ``h`` with feet at row ``yb``."""
     rng, w = c.rng, max(1.0, 0.28 * h)
     clothes, skin = _CLOTHES[rng.integers(len(_CLOTHES))], _SKIN[rng.integers(len(_SKIN))]
-    c.rect(yb - 0.5 * h, yb, x - 0.35 * w, x + 0.35 * w, label, _CLOTHES[rng.integers(len(_CLOTHES))])
+    c.rect(
+        yb - 0.5 * h, yb, x - 0.35 * w, x + 0.35 * w, label, _CLOTHES[rng.integers(len(_CLOTHES))]
+    )
     c.rect(yb - 0.85 * h, yb - 0.45 * h, x - 0.5 * w, x + 0.5 * w, label, clothes)
     c.ellipse(yb - 0.92 * h, x, 0.09 * h, 0.3 * w, label, skin)
 
@@ -86,7 +106,9 @@ def _two_wheeler(c: _Canvas, yb, x, h, label, rider_h):
     else:
         c.rect(yb - 1.1 * r, yb - 0.9 * r, x - 1.1 * r, x + 1.1 * r, label, col)
     for dx in (-1.3 * r, 1.3 * r):
-        c.ellipse(yb - r, x + dx, r, r, label, (0.1, 0.1, 0.1), ring=0.0 if label == MOTORCYCLE else 0.4)
+        c.ellipse(
+            yb - r, x + dx, r, r, label, (0.1, 0.1, 0.1), ring=0.0 if label == MOTORCYCLE else 0.4
+        )
     _person(c, yb - 0.9 * r, x, rider_h, RIDER)
 
 
@@ -105,8 +127,14 @@ def _vehicle(c: _Canvas, yb, x, s, label):
     elif label == TRUCK:
         cab = rng.choice([-1, 1])
         c.rect(yb - 0.65 * h, yb - 0.1 * h, x - w / 2, x + w / 2, label, col)
-        c.rect(yb - h, yb - 0.3 * h, x - cab * w / 2, x - cab * w / 2 + cab * 0.7 * w, label,
-               _PAINT[rng.integers(len(_PAINT))])
+        c.rect(
+            yb - h,
+            yb - 0.3 * h,
+            x - cab * w / 2,
+            x - cab * w / 2 + cab * 0.7 * w,
+            label,
+            _PAINT[rng.integers(len(_PAINT))],
+        )
         c.rect(yb - 0.62 * h, yb - 0.4 * h, x + cab * 0.25 * w, x + cab * 0.45 * w, label, glass)
     else:  # bus and train: long boxes with a row of windows
         c.rect(yb - h, yb - 0.1 * h, x - w / 2, x + w / 2, label, col)
@@ -149,9 +177,23 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
         bw = W * rng.uniform(0.1, 0.3)
         top = h0 - H * rng.uniform(0.12, 0.45)
         if rng.random() < 0.25:  # a tree: trunk and crown
-            c.rect(top + 0.5 * (h0 - top), h0 + 1, x + 0.45 * bw, x + 0.55 * bw, VEGETATION, (0.3, 0.22, 0.12))
-            c.ellipse(top + 0.35 * (h0 - top), x + bw / 2, 0.4 * (h0 - top), 0.55 * bw, VEGETATION,
-                      np.array([0.22, 0.42, 0.15]) * rng.uniform(0.7, 1.3), tex=0.2)
+            c.rect(
+                top + 0.5 * (h0 - top),
+                h0 + 1,
+                x + 0.45 * bw,
+                x + 0.55 * bw,
+                VEGETATION,
+                (0.3, 0.22, 0.12),
+            )
+            c.ellipse(
+                top + 0.35 * (h0 - top),
+                x + bw / 2,
+                0.4 * (h0 - top),
+                0.55 * bw,
+                VEGETATION,
+                np.array([0.22, 0.42, 0.15]) * rng.uniform(0.7, 1.3),
+                tex=0.2,
+            )
         else:
             col = np.array([0.45, 0.42, 0.4]) * rng.uniform(0.6, 1.4) + rng.uniform(-0.06, 0.06, 3)
             c.rect(top, h0 + 1, x, x + bw, BUILDING, col, tex=0.04)
@@ -161,12 +203,30 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
         x += bw
     # a wall or a fence in front of the buildings
     for _ in range(rng.integers(0, 3)):
-        x0, fw, fh = W * rng.uniform(-0.1, 0.9), W * rng.uniform(0.15, 0.4), H * rng.uniform(0.04, 0.09)
+        x0, fw, fh = (
+            W * rng.uniform(-0.1, 0.9),
+            W * rng.uniform(0.15, 0.4),
+            H * rng.uniform(0.04, 0.09),
+        )
         if rng.random() < 0.5:
-            c.rect(h0 - fh, h0 + 1, x0, x0 + fw, WALL, np.array([0.55, 0.52, 0.5]) * rng.uniform(0.8, 1.2))
+            c.rect(
+                h0 - fh,
+                h0 + 1,
+                x0,
+                x0 + fw,
+                WALL,
+                np.array([0.55, 0.52, 0.5]) * rng.uniform(0.8, 1.2),
+            )
         else:
-            c.paint(lambda yy, xx: (xx % 3 == 0) | (yy % 3 == 0), h0 - fh, h0 + 1, x0, x0 + fw, FENCE,
-                    np.array([0.5, 0.45, 0.4]) * rng.uniform(0.8, 1.2))
+            c.paint(
+                lambda yy, xx: (xx % 3 == 0) | (yy % 3 == 0),
+                h0 - fh,
+                h0 + 1,
+                x0,
+                x0 + fw,
+                FENCE,
+                np.array([0.5, 0.45, 0.4]) * rng.uniform(0.8, 1.2),
+            )
     # ground in perspective: road between two lines through the vanishing point, then sidewalks
     t = np.clip((yy - h0) / (H - h0), 0, None)  # 0 at the horizon, 1 at the bottom
     ground = yy >= h0
@@ -182,7 +242,9 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
     grass = rng.random() < 0.6
     c.img[beyond] = np.array([0.45, 0.6, 0.3]) * rng.uniform(0.8, 1.2) if grass else walk
     c.lab[beyond] = TERRAIN if grass else SIDEWALK
-    lane = road & (np.abs(xx - vx) < 0.6 + 0.02 * W * t) & (((yy - h0) / (H - h0 + 1) * 8) % 1 < 0.5)
+    lane = (
+        road & (np.abs(xx - vx) < 0.6 + 0.02 * W * t) & (((yy - h0) / (H - h0 + 1) * 8) % 1 < 0.5)
+    )
     c.img[lane] = 0.85
     # objects, far to near: (row of the base, kind)
     objs = [(h0 + (H - h0) * rng.uniform(0.02, 0.95), "pole") for _ in range(rng.integers(1, 4))]
@@ -198,15 +260,40 @@ def make_scene(rng: np.random.Generator, height: int = 64, width: int = 128):
         s = 0.3 * W * (0.15 + tt)  # apparent size grows towards the camera
         if kind == "pole":
             ph = 1.6 * s
-            c.rect(yb - ph, yb, side_x - max(0.5, 0.02 * s), side_x + max(0.5, 0.02 * s), POLE, (0.5, 0.5, 0.5))
+            c.rect(
+                yb - ph,
+                yb,
+                side_x - max(0.5, 0.02 * s),
+                side_x + max(0.5, 0.02 * s),
+                POLE,
+                (0.5, 0.5, 0.5),
+            )
             if rng.random() < 0.5:
-                c.rect(yb - ph - 0.1 * s, yb - ph + 0.12 * s, side_x - 0.08 * s, side_x + 0.08 * s,
-                       SIGN, [(0.85, 0.8, 0.1), (0.8, 0.1, 0.1), (0.1, 0.3, 0.8)][rng.integers(3)])
+                c.rect(
+                    yb - ph - 0.1 * s,
+                    yb - ph + 0.12 * s,
+                    side_x - 0.08 * s,
+                    side_x + 0.08 * s,
+                    SIGN,
+                    [(0.85, 0.8, 0.1), (0.8, 0.1, 0.1), (0.1, 0.3, 0.8)][rng.integers(3)],
+                )
             else:
-                c.rect(yb - ph - 0.2 * s, yb - ph + 0.1 * s, side_x - 0.06 * s, side_x + 0.06 * s,
-                       LIGHT, (0.12, 0.12, 0.1))
-                c.ellipse(yb - ph - 0.1 * s, side_x, 0.035 * s, 0.035 * s, LIGHT,
-                          [(0.9, 0.1, 0.1), (0.1, 0.9, 0.2), (0.95, 0.6, 0.1)][rng.integers(3)])
+                c.rect(
+                    yb - ph - 0.2 * s,
+                    yb - ph + 0.1 * s,
+                    side_x - 0.06 * s,
+                    side_x + 0.06 * s,
+                    LIGHT,
+                    (0.12, 0.12, 0.1),
+                )
+                c.ellipse(
+                    yb - ph - 0.1 * s,
+                    side_x,
+                    0.035 * s,
+                    0.035 * s,
+                    LIGHT,
+                    [(0.9, 0.1, 0.1), (0.1, 0.9, 0.2), (0.95, 0.6, 0.1)][rng.integers(3)],
+                )
         elif kind == PERSON:
             _person(c, yb, side_x, 0.75 * s * rng.uniform(0.85, 1.1), PERSON)
         elif kind == BICYCLE:

@@ -82,8 +82,10 @@ def save_lines(path: str | Path, lines) -> None:
     lines = [str(s) for s in lines]
     bad = [s for s in lines if "\n" in s or "\r" in s]
     if bad:
-        raise ValueError(f"lines: expected strings without line breaks, got {bad[0]!r}; "
-                         "replace them first (s.replace('\\n', ' '))")
+        raise ValueError(
+            f"lines: expected strings without line breaks, got {bad[0]!r}; "
+            "replace them first (s.replace('\\n', ' '))"
+        )
     atomic_write(Path(path), lambda f: f.write("".join(s + "\n" for s in lines).encode()))
 
 
@@ -168,8 +170,10 @@ def read_tag_dataset(root: str | Path):
     words = read_lines(root / "vocab.txt")
     vectors = np.load(root / "tag_vectors.npy", allow_pickle=False).astype(np.float32)
     if vectors.shape[0] != len(words):
-        raise ValueError(f"root: tag_vectors.npy has {vectors.shape[0]} rows for {len(words)} tags"
-                         "; the dataset is incomplete: run data_scripts/prepare_flickr.py again")
+        raise ValueError(
+            f"root: tag_vectors.npy has {vectors.shape[0]} rows for {len(words)} tags"
+            "; the dataset is incomplete: run data_scripts/prepare_flickr.py again"
+        )
     splits = {}
     for name in SPLITS:
         if not (root / f"{name}_features.npy").is_file():

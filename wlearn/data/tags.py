@@ -37,7 +37,8 @@ EMBEDDED_VECTORS = Path(__file__).resolve().parent / "embedded" / "tag_vectors.n
 FLICKR_DIR = "flickr"
 """Sub-directory of ``DATA_ROOT`` written by ``data_scripts/prepare_flickr.py``."""
 
-DEFAULT_TAGS: tuple[str, ...] = tuple("""
+DEFAULT_TAGS: tuple[str, ...] = tuple(
+    """
 beach sea ocean sand waves surf coast shore island bay harbor boat sailing ship yacht pier
 lighthouse sunset sunrise sky clouds sun dusk dawn horizon twilight rainbow storm lightning rain
 fog mist mountain mountains hiking peak valley cliff rocks canyon hill hills alps glacier
@@ -62,7 +63,8 @@ door interior room fountain bench market shop shopping school university campus 
 protest police soldier army fashion dress model sunny summer tropical palm village
 countryside field meadow grass harvest wheat camping tent campfire fishing kayak canoe
 swimming pool blue green red yellow white black old vintage
-""".split())
+""".split()
+)
 """The embedded vocabulary: descriptive Flickr-style tags, all in the GloVe 6B vocabulary."""
 
 
@@ -261,8 +263,15 @@ def make_tag_world(
             Y[i, rng.choice(K, p=pop / pop.sum())] = 1
     X = (Z @ A + feature_noise * rng.standard_normal((N, F)) / np.sqrt(F)).astype(np.float32)
     concepts = [[names[c] for c in np.flatnonzero(z)] for z in Z[n_train:]]
-    return TagData(X[:n_train], Y[:n_train], X[n_train:], Y[n_train:], list(words),
-                   vectors.astype(np.float32), concepts_test=concepts)
+    return TagData(
+        X[:n_train],
+        Y[:n_train],
+        X[n_train:],
+        Y[n_train:],
+        list(words),
+        vectors.astype(np.float32),
+        concepts_test=concepts,
+    )
 
 
 def tag_clusters(M, threshold: float = 0.45) -> np.ndarray:
@@ -289,8 +298,10 @@ def tag_clusters(M, threshold: float = 0.45) -> np.ndarray:
 
     M = np.asarray(M.detach().cpu() if isinstance(M, torch.Tensor) else M, dtype=np.float64)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or not np.allclose(M, M.T):
-        raise ValueError(f"M: expected a symmetric (K, K) matrix, got shape {M.shape}; pass "
-                         "distances between tags such as TagData.M")
+        raise ValueError(
+            f"M: expected a symmetric (K, K) matrix, got shape {M.shape}; pass "
+            "distances between tags such as TagData.M"
+        )
     if not np.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold: expected a number >= 0, got {threshold!r}")
     if M.shape[0] == 1:
@@ -334,8 +345,15 @@ def reduce_redundancy(Y, labels, seed: int = 0) -> np.ndarray:
     return out
 
 
-def load_tags(reduced: bool = False, *, full: bool | None = None, root: str | Path | None = None,
-              seed: int = 0, threshold: float = 0.45, **world) -> TagData:
+def load_tags(
+    reduced: bool = False,
+    *,
+    full: bool | None = None,
+    root: str | Path | None = None,
+    seed: int = 0,
+    threshold: float = 0.45,
+    **world,
+) -> TagData:
     """The tag-prediction data of notebooks/06_tag_prediction.ipynb.
 
     Parameters
@@ -366,11 +384,22 @@ def load_tags(reduced: bool = False, *, full: bool | None = None, root: str | Pa
         if (root / "vocab.txt").is_file():
             words, vectors, splits = read_tag_dataset(root)
             (X_tr, Y_tr), (X_te, Y_te) = splits["train"][:2], splits["test"][:2]
-            data = TagData(X_tr, Y_tr.toarray().astype(np.float32), X_te,
-                           Y_te.toarray().astype(np.float32), words, vectors, source=str(root))
+            data = TagData(
+                X_tr,
+                Y_tr.toarray().astype(np.float32),
+                X_te,
+                Y_te.toarray().astype(np.float32),
+                words,
+                vectors,
+                source=str(root),
+            )
         else:
-            full_data_missing("Flickr tag", root, "prepare_flickr.py",
-                              "the simulated tag world on embedded GloVe vectors")
+            full_data_missing(
+                "Flickr tag",
+                root,
+                "prepare_flickr.py",
+                "the simulated tag world on embedded GloVe vectors",
+            )
     if data is None:
         data = make_tag_world(seed=seed, **world)
     if reduced:

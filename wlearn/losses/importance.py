@@ -46,15 +46,23 @@ class ImportanceAwareLoss(nn.Module):
     Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
 
-    def __init__(self, dataset: str = "cityscapes", *, group_weights=(1.0, 2.0, 3.0, 4.0),
-                 ignore_index: int = 255, reduction: str = "mean"):
+    def __init__(
+        self,
+        dataset: str = "cityscapes",
+        *,
+        group_weights=(1.0, 2.0, 3.0, 4.0),
+        ignore_index: int = 255,
+        reduction: str = "mean",
+    ):
         super().__init__()
         check_reduction(reduction)
         check_ignore_index(ignore_index)
         omega = torch.as_tensor(group_weights, dtype=torch.float32)
         if omega.shape != (4,) or not torch.isfinite(omega).all() or (omega <= 0).any():
-            raise ValueError(f"group_weights: expected 4 finite positive numbers, got {group_weights!r}"
-                             "; pass one weight per importance group, Group 1 (sky) first")
+            raise ValueError(
+                f"group_weights: expected 4 finite positive numbers, got {group_weights!r}"
+                "; pass one weight per importance group, Group 1 (sky) first"
+            )
         g = torch.tensor(list(importance_groups(dataset).values())) - 1  # (C,)
         self.register_buffer("weight", omega[g].clone())  # (C,) weight of each true class
         self.ignore_index, self.reduction = ignore_index, reduction
@@ -77,15 +85,22 @@ class ImportanceAwareLoss(nn.Module):
         C = len(self.weight)
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
             got = logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise TypeError(f"logits: expected a floating torch.Tensor, got {got}; pass the "
-                            "model's raw scores, not predicted classes")
+            raise TypeError(
+                f"logits: expected a floating torch.Tensor, got {got}; pass the "
+                "model's raw scores, not predicted classes"
+            )
         if logits.ndim < 2 or logits.shape[1] != C:
-            raise ValueError(f"logits: expected shape (N, {C}, ...), got {tuple(logits.shape)}; "
-                             f"the model needs one output channel per class of {C}")
+            raise ValueError(
+                f"logits: expected shape (N, {C}, ...), got {tuple(logits.shape)}; "
+                f"the model needs one output channel per class of {C}"
+            )
         _check_class_target(target, logits, C, self.ignore_index)
         weight = self.weight.to(device=logits.device, dtype=logits.dtype)  # (C,), follows the input
-        return F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
+        return F.cross_entropy(
+            logits, target, weight=weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
-        return f"C={len(self.weight)}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+        return (
+            f"C={len(self.weight)}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+        )

@@ -56,13 +56,19 @@ class LearnedGroundMatrix(nn.Module):
     Introduced in notebooks/07_squared_emd.ipynb.
     """
 
-    def __init__(self, num_classes: int, num_features: int, *, momentum: float = 0.1,
-                 p: float = 2.0):
+    def __init__(
+        self, num_classes: int, num_features: int, *, momentum: float = 0.1, p: float = 2.0
+    ):
         super().__init__()
         for name, v in (("num_classes", num_classes), ("num_features", num_features)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_classes" else 1):
-                raise ValueError(f"{name}: expected an integer >= "
-                                 f"{2 if name == 'num_classes' else 1}, got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int)
+                or v < (2 if name == "num_classes" else 1)
+            ):
+                raise ValueError(
+                    f"{name}: expected an integer >= {2 if name == 'num_classes' else 1}, got {v!r}"
+                )
         if not 0 < float(momentum) <= 1:
             raise ValueError(f"momentum: expected a number in (0, 1], got {momentum!r}")
         if not float(p) > 0:
@@ -74,8 +80,9 @@ class LearnedGroundMatrix(nn.Module):
         self.register_buffer("D", 1 - torch.eye(C, dtype=torch.float64))
 
     @torch.no_grad()
-    def update(self, features: torch.Tensor, target: torch.Tensor, *,
-               ignore_index: int = -100) -> torch.Tensor:
+    def update(
+        self, features: torch.Tensor, target: torch.Tensor, *, ignore_index: int = -100
+    ) -> torch.Tensor:
         """Fold a batch into the class means and recompute ``D``; returns a copy of ``D``.
 
         Parameters
@@ -95,9 +102,11 @@ class LearnedGroundMatrix(nn.Module):
         C, d = self.centroids.shape
         if not isinstance(features, torch.Tensor) or features.ndim < 2 or features.shape[1] != d:
             shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
-            raise ValueError(f"features: expected shape (N, {d}) or (N, {d}, ...), got {shape}; "
-                             f"pass the features the model computes before its last layer, with "
-                             f"num_features={d} channels along dim 1")
+            raise ValueError(
+                f"features: expected shape (N, {d}) or (N, {d}, ...), got {shape}; "
+                f"pass the features the model computes before its last layer, with "
+                f"num_features={d} channels along dim 1"
+            )
         feat = features.detach().to(self.centroids).movedim(1, -1).reshape(-1, d)  # (P, d)
         t = _check_class_target(target, features, C, ignore_index, "features").reshape(-1)  # (P,)
         keep = t != ignore_index

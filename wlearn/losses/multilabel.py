@@ -30,11 +30,14 @@ from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
 
 __all__ = ["MultiLabelKLLoss", "WassersteinKLLoss", "multilabel_kl"]
 
+
 def _check_pair(input, target) -> None:
     for name, t in (("input", input), ("target", target)):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}; convert "
-                            f"it with torch.as_tensor({name}, dtype=torch.float32)")
+            raise TypeError(
+                f"{name}: expected a torch.Tensor, got {type(t).__name__}; convert "
+                f"it with torch.as_tensor({name}, dtype=torch.float32)"
+            )
     if input.ndim != 2 or target.shape != input.shape:
         raise ValueError(
             f"target: expected shape (B, K) equal to input's {tuple(input.shape)}, "
@@ -43,11 +46,15 @@ def _check_pair(input, target) -> None:
         )
     check_nonnegative(target.detach(), "target")
     if (target.detach().sum(-1) <= 0).any():
-        raise ValueError("target: expected every row to carry at least one tag, got an empty row; "
-                         "drop the items without tags (keep = target.sum(1) > 0)")
+        raise ValueError(
+            "target: expected every row to carry at least one tag, got an empty row; "
+            "drop the items without tags (keep = target.sum(1) > 0)"
+        )
 
 
-def multilabel_kl(input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool = False) -> torch.Tensor:
+def multilabel_kl(
+    input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool = False
+) -> torch.Tensor:
     """Per-item KL term of the tag objective (Frogner et al. 2015, Sec. 6.2).
 
     Normalized: ``KL(y || softmax(z))`` with ``y = t / sum(t)``; unbalanced:
@@ -147,8 +154,18 @@ class WassersteinKLLoss(nn.Module):
     detached batch means ``(W, KL)``.
     """
 
-    def __init__(self, M, reg: float, alpha: float = 0.0, *, unbalanced: bool = False,
-                 reg_m=1.0, max_iter: int = 100, tol: float = 1e-6, reduction: str = "mean"):
+    def __init__(
+        self,
+        M,
+        reg: float,
+        alpha: float = 0.0,
+        *,
+        unbalanced: bool = False,
+        reg_m=1.0,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        reduction: str = "mean",
+    ):
         super().__init__()
         try:
             alpha = float(alpha)
@@ -160,8 +177,9 @@ class WassersteinKLLoss(nn.Module):
         self.unbalanced = bool(unbalanced)
         self.reduction = _check_reduction(reduction)
         if self.unbalanced:
-            self.wasserstein = UnbalancedSinkhornLoss(M, reg, reg_m, max_iter=max_iter, tol=tol,
-                                                      reduction="none")
+            self.wasserstein = UnbalancedSinkhornLoss(
+                M, reg, reg_m, max_iter=max_iter, tol=tol, reduction="none"
+            )
         else:
             self.wasserstein = SinkhornLoss(M, reg, max_iter=max_iter, tol=tol, reduction="none")
         self.last_terms: tuple[float, float] | None = None

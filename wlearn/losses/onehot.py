@@ -31,11 +31,15 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 def _check_logits(logits) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits: expected a torch.Tensor, got {type(logits).__name__}; pass "
-                        "the model's output (raw scores)")
+        raise TypeError(
+            f"logits: expected a torch.Tensor, got {type(logits).__name__}; pass "
+            "the model's output (raw scores)"
+        )
     if not logits.is_floating_point():
-        raise TypeError(f"logits: expected a floating tensor, got dtype {logits.dtype}; pass the "
-                        "model's raw scores, not predicted class indices")
+        raise TypeError(
+            f"logits: expected a floating tensor, got dtype {logits.dtype}; pass the "
+            "model's raw scores, not predicted class indices"
+        )
     if logits.ndim < 2 or logits.shape[1] < 2:
         raise ValueError(
             "logits: expected shape (N, C) or (N, C, d1, ..., dk) with C >= 2, "
@@ -45,13 +49,16 @@ def _check_logits(logits) -> torch.Tensor:
     return logits
 
 
-def _check_class_target(target, like: torch.Tensor, C: int, ignore_index: int | None,
-                        name: str = "logits") -> torch.Tensor:
+def _check_class_target(
+    target, like: torch.Tensor, C: int, ignore_index: int | None, name: str = "logits"
+) -> torch.Tensor:
     """Integer target of shape ``(N, d1, ..., dk)`` for ``like`` of shape ``(N, *, d1, ..., dk)``
     (named ``name``), values in ``[0, C)`` or ``ignore_index``; returned as int64."""
     if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
-                        "it with torch.as_tensor(target, dtype=torch.long)")
+        raise TypeError(
+            f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
+            "it with torch.as_tensor(target, dtype=torch.long)"
+        )
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(
             f"target: expected integer class indices (torch.long), got dtype {target.dtype}; "
@@ -66,8 +73,10 @@ def _check_class_target(target, like: torch.Tensor, C: int, ignore_index: int | 
             "position, without a class dimension (one-hot rows: target.argmax(1))"
         )
     if target.device != like.device:
-        raise ValueError(f"target: expected device {like.device}, got {target.device}; move it "
-                         f"with target.to({name}.device)")
+        raise ValueError(
+            f"target: expected device {like.device}, got {target.device}; move it "
+            f"with target.to({name}.device)"
+        )
     bad = (target < 0) | (target >= C)
     if ignore_index is not None:
         bad &= target != ignore_index
@@ -124,7 +133,9 @@ class _OneHotWasserstein(torch.autograd.Function):
         if s.shape[2] == 1:  # plain classification (N, C): one (C+1, C) @ (C, N) product
             E = torch.matmul(D_pad.T, s[:, :, 0].T)  # (C+1, N)
             loss[:, 0] = E.gather(0, t_pad[:, 0][None])[0]
-        for a, b in _chunks(s) if s.shape[2] > 1 else ():  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
+        for a, b in (
+            _chunks(s) if s.shape[2] > 1 else ()
+        ):  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
             E = torch.matmul(D_pad.T, s[a:b])  # (n, C+1, P)
             loss[a:b] = E.gather(1, t_pad[a:b, None])[:, 0]  # (n, P)
             del E
@@ -158,8 +169,9 @@ class _OneHotWasserstein(torch.autograd.Function):
         return grad.view(ctx.shape), None, None, None, None
 
 
-def one_hot_wasserstein(logits, target, D, *, ignore_index: int = -100,
-                        reduction: str = "mean") -> torch.Tensor:
+def one_hot_wasserstein(
+    logits, target, D, *, ignore_index: int = -100, reduction: str = "mean"
+) -> torch.Tensor:
     r"""Exact Wasserstein loss between ``softmax(logits)`` and a one-hot target.
 
     .. math::
@@ -217,10 +229,12 @@ def _pad_target(target, logits, C: int, ignore_index: int):
 
     Checks the values in a few passes over the target and one host synchronisation.
     """
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or (
-        target.dtype == torch.bool or target.is_complex()
-    ) or tuple(target.shape) != (logits.shape[0],) + tuple(logits.shape[2:]) or (
-        target.device != logits.device
+    if (
+        not isinstance(target, torch.Tensor)
+        or target.is_floating_point()
+        or (target.dtype == torch.bool or target.is_complex())
+        or tuple(target.shape) != (logits.shape[0],) + tuple(logits.shape[2:])
+        or (target.device != logits.device)
     ):
         _check_class_target(target, logits, C, ignore_index)  # raises with the reason
     target = target.long()

@@ -35,6 +35,7 @@ from wlearn.ot import (
 
 __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
 
+
 def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
     """Check shapes: both (B, K) (or (K,), treated as a batch of one)."""
     for name, t in (("input", input), ("target", target)):
@@ -137,7 +138,9 @@ class SinkhornLoss(_CostMixin):
     ``target`` may be one-hot). Output: scalar, or (B,) with ``reduction="none"``.
     """
 
-    def __init__(self, M, reg: float, *, max_iter: int = 100, tol: float = 1e-6, reduction: str = "mean"):
+    def __init__(
+        self, M, reg: float, *, max_iter: int = 100, tol: float = 1e-6, reduction: str = "mean"
+    ):
         super().__init__(M, reg, max_iter, tol, reduction)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -165,7 +168,9 @@ class SinkhornLoss(_CostMixin):
                 h.detach(), y.detach(), M, self.reg, max_iter=self.max_iter, tol=self.tol
             )
             value = kernel.cost(f, g).to(h.dtype)  # (B,)
-            f, g = fill_potentials(f, g, h.detach().to(f.dtype), y.detach().to(f.dtype), kernel, 1.0, 1.0)
+            f, g = fill_potentials(
+                f, g, h.detach().to(f.dtype), y.detach().to(f.dtype), kernel, 1.0, 1.0
+            )
             grad_in = (f - f.mean(-1, keepdim=True)).to(h.dtype)  # (B, K)
             grad_t = (g - g.mean(-1, keepdim=True)).to(h.dtype)  # (B, K)
         self.last_n_iter = n_iter
@@ -200,7 +205,16 @@ class UnbalancedSinkhornLoss(_CostMixin):
     input, target : (B, K), non-negative, any total mass. Output: scalar or (B,).
     """
 
-    def __init__(self, M, reg: float, reg_m, *, max_iter: int = 100, tol: float = 1e-6, reduction: str = "mean"):
+    def __init__(
+        self,
+        M,
+        reg: float,
+        reg_m,
+        *,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        reduction: str = "mean",
+    ):
         super().__init__(M, reg, max_iter, tol, reduction)
         self.reg_m = _reg_m_pair(reg_m)
 
@@ -225,7 +239,9 @@ class UnbalancedSinkhornLoss(_CostMixin):
         check_nonnegative(y.detach(), "target")
         for name, t in (("input", h), ("target", y)):
             if (t.detach().sum(-1) <= 0).any():
-                raise ValueError(f"{name}: expected every row to have positive mass, got a zero row")
+                raise ValueError(
+                    f"{name}: expected every row to have positive mass, got a zero row"
+                )
         ra, rb = self.reg_m
         reg = self.reg
         with torch.no_grad():

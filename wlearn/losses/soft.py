@@ -33,8 +33,10 @@ __all__ = ["SoftCrossEntropyLoss", "SoftWassersteinLoss"]
 
 def _check_soft_target(target, logits: torch.Tensor) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
-        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
-                        "it with torch.as_tensor(target, dtype=torch.float32)")
+        raise TypeError(
+            f"target: expected a torch.Tensor, got {type(target).__name__}; convert "
+            "it with torch.as_tensor(target, dtype=torch.float32)"
+        )
     if not target.is_floating_point():
         raise TypeError(
             f"target: expected floating probabilities, got dtype {target.dtype}; for class "
@@ -48,8 +50,10 @@ def _check_soft_target(target, logits: torch.Tensor) -> torch.Tensor:
             "; soft targets hold one probability per class along dim 1, like the logits"
         )
     if target.device != logits.device:
-        raise ValueError(f"target: expected device {logits.device}, got {target.device}; move it "
-                         "with target.to(logits.device)")
+        raise ValueError(
+            f"target: expected device {logits.device}, got {target.device}; move it "
+            "with target.to(logits.device)"
+        )
     return target
 
 
@@ -60,8 +64,10 @@ def _keep_mask(logits: torch.Tensor, mask, labels, ignore_index: int) -> torch.T
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise TypeError(f"mask: expected a torch.bool tensor (True = keep), got {got}; build it "
-                            "with a comparison (labels != ignore_index) or convert it: mask.bool()")
+            raise TypeError(
+                f"mask: expected a torch.bool tensor (True = keep), got {got}; build it "
+                "with a comparison (labels != ignore_index) or convert it: mask.bool()"
+            )
         if tuple(mask.shape) != expected:
             raise ValueError(
                 f"mask: expected shape {expected} to match logits of shape "
@@ -157,8 +163,16 @@ class SoftWassersteinLoss(nn.Module):
     Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
 
-    def __init__(self, M, reg: float, *, max_iter: int = 100, tol: float = 1e-6,
-                 ignore_index: int = -100, reduction: str = "mean"):
+    def __init__(
+        self,
+        M,
+        reg: float,
+        *,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ):
         super().__init__()
         self.reduction = _check_reduction(reduction)
         self.ignore_index = _check_ignore_index(ignore_index)
@@ -179,8 +193,9 @@ class SoftWassersteinLoss(nn.Module):
         """Whether the last call reached ``tol`` (``None`` before the first)."""
         return getattr(self.sinkhorn, "last_converged", None)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor, *, mask=None,
-                labels=None) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, *, mask=None, labels=None
+    ) -> torch.Tensor:
         """The loss of a batch (see the class docstring).
 
         Parameters
@@ -219,8 +234,10 @@ class SoftWassersteinLoss(nn.Module):
 
     def extra_repr(self) -> str:
         s = self.sinkhorn
-        return (f"C={self.M.shape[0]}, reg={s.reg}, max_iter={s.max_iter}, tol={s.tol}, "
-                f"ignore_index={self.ignore_index}, reduction={self.reduction!r}")
+        return (
+            f"C={self.M.shape[0]}, reg={s.reg}, max_iter={s.max_iter}, tol={s.tol}, "
+            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+        )
 
 
 class SoftCrossEntropyLoss(nn.Module):
@@ -250,8 +267,9 @@ class SoftCrossEntropyLoss(nn.Module):
         self.reduction = _check_reduction(reduction)
         self.ignore_index = _check_ignore_index(ignore_index)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor, *, mask=None,
-                labels=None) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, *, mask=None, labels=None
+    ) -> torch.Tensor:
         """The loss of a batch: as :meth:`SoftWassersteinLoss.forward`.
 
         Parameters
@@ -276,9 +294,11 @@ class SoftCrossEntropyLoss(nn.Module):
         logp = _rows(F.log_softmax(logits, dim=1), keep)  # (P, C)
         q = _rows(target.to(logp.dtype), keep)  # (P, C)
         if (q < 0).any():
-            raise ValueError("target: expected non-negative probabilities at kept positions, "
-                             f"got a minimum of {q.min().item():.3g}; if these are logits, apply "
-                             "torch.softmax(target, dim=1) first")
+            raise ValueError(
+                "target: expected non-negative probabilities at kept positions, "
+                f"got a minimum of {q.min().item():.3g}; if these are logits, apply "
+                "torch.softmax(target, dim=1) first"
+            )
         per = -(q * logp).sum(-1)  # (P,)
         return _finish(per, keep, logits, self.reduction)
 

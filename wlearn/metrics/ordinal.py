@@ -28,11 +28,15 @@ def _as_classes(pred, target, num_classes: int | None, ignore_index: int | None)
     """Return flat (pred, target) int64 class tensors of the counted samples, and ``C``."""
     for name, v in (("pred", pred), ("target", target)):
         if not isinstance(v, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(v).__name__}; convert "
-                            f"it with torch.as_tensor({name})")
+            raise TypeError(
+                f"{name}: expected a torch.Tensor, got {type(v).__name__}; convert "
+                f"it with torch.as_tensor({name})"
+            )
     if target.is_floating_point():
-        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}; "
-                        "convert with target.long() (one-hot rows: target.argmax(1))")
+        raise TypeError(
+            f"target: expected integer class indices, got dtype {target.dtype}; "
+            "convert with target.long() (one-hot rows: target.argmax(1))"
+        )
     pred = pred.to(target.device)  # one device for the masks below
     if pred.is_floating_point():  # scores (N, C, ...): take the arg-max class
         if pred.ndim != target.ndim + 1:
@@ -96,8 +100,13 @@ class OrdinalMetrics:
 
     def reset(self) -> None:
         """Forget every sample seen so far."""
-        self._conf = None if self._device is None else torch.zeros(
-            self.num_classes, self.num_classes, dtype=torch.long, device=self._device)
+        self._conf = (
+            None
+            if self._device is None
+            else torch.zeros(
+                self.num_classes, self.num_classes, dtype=torch.long, device=self._device
+            )
+        )
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch.

@@ -41,7 +41,9 @@ def mean_severity(confusion, D) -> float:
     D = as_tensor(D, "D").double().to(C.device)
     check_cost_matrix(D, "D")
     if C.shape != D.shape:
-        raise ValueError(f"confusion: expected shape {tuple(D.shape)} to match D, got {tuple(C.shape)}")
+        raise ValueError(
+            f"confusion: expected shape {tuple(D.shape)} to match D, got {tuple(C.shape)}"
+        )
     n = C.sum()
     return 0.0 if n == 0 else float((C * D.T).sum() / n)
 
@@ -93,12 +95,16 @@ class ConfusionMatrix:
         """
         K = self.num_classes
         if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-            raise TypeError("pred, target: expected torch.Tensors, got "
-                            f"{type(pred).__name__}, {type(target).__name__}")
+            raise TypeError(
+                "pred, target: expected torch.Tensors, got "
+                f"{type(pred).__name__}, {type(target).__name__}"
+            )
         if pred.is_floating_point():
             if pred.ndim != target.ndim + 1 or pred.shape[1] != K:
-                raise ValueError(f"pred: expected scores of shape (B, {K}, ...) for target "
-                                 f"{tuple(target.shape)}, got {tuple(pred.shape)}")
+                raise ValueError(
+                    f"pred: expected scores of shape (B, {K}, ...) for target "
+                    f"{tuple(target.shape)}, got {tuple(pred.shape)}"
+                )
             pred = pred.argmax(1)
         if pred.shape != target.shape:
             raise ValueError(f"pred: expected shape {tuple(target.shape)}, got {tuple(pred.shape)}")
@@ -106,11 +112,13 @@ class ConfusionMatrix:
         keep = t != self.ignore_index
         t, p = t[keep], p[keep]
         if t.numel() and (t.min() < 0 or t.max() >= K or p.min() < 0 or p.max() >= K):
-            raise ValueError(f"target, pred: expected classes in [0, {K}) or ignore_index="
-                             f"{self.ignore_index}, got target range [{t.min()}, {t.max()}], "
-                             f"pred range [{p.min()}, {p.max()}]; "
-                             f"predict and label trainIds in [0, {K}) (Cityscapes labelIds: "
-                             "wlearn.data.cityscapes.to_train_ids)")
+            raise ValueError(
+                f"target, pred: expected classes in [0, {K}) or ignore_index="
+                f"{self.ignore_index}, got target range [{t.min()}, {t.max()}], "
+                f"pred range [{p.min()}, {p.max()}]; "
+                f"predict and label trainIds in [0, {K}) (Cityscapes labelIds: "
+                "wlearn.data.cityscapes.to_train_ids)"
+            )
         if self._conf.device != t.device:
             self._conf = self._conf.to(t.device)
         self._conf += torch.bincount(t * K + p, minlength=K * K).reshape(K, K)  # (K, K)

@@ -19,7 +19,9 @@ def _numpy(x, name: str) -> np.ndarray:
     try:
         return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a numeric array or tensor, got {type(x).__name__}") from None
+        raise TypeError(
+            f"{name}: expected a numeric array or tensor, got {type(x).__name__}"
+        ) from None
 
 
 def _scores(scores) -> np.ndarray:
@@ -44,7 +46,9 @@ def _tag_mask(tag_sets, N: int, K: int) -> np.ndarray:
     else:
         sets = list(tag_sets)
         if len(sets) != N:
-            raise ValueError(f"tag_sets: expected {N} tag collections to match scores, got {len(sets)}")
+            raise ValueError(
+                f"tag_sets: expected {N} tag collections to match scores, got {len(sets)}"
+            )
         Y = np.zeros((N, K), dtype=bool)
         for i, s in enumerate(sets):
             idx = np.asarray(list(s), dtype=np.int64)
@@ -53,7 +57,9 @@ def _tag_mask(tag_sets, N: int, K: int) -> np.ndarray:
             Y[i, idx] = True
     empty = np.flatnonzero(~Y.any(1))
     if empty.size:
-        raise ValueError(f"tag_sets: expected at least one true tag per item, item {empty[0]} has none")
+        raise ValueError(
+            f"tag_sets: expected at least one true tag per item, item {empty[0]} has none"
+        )
     return Y
 
 

@@ -41,23 +41,31 @@ class SmallCNN(nn.Module):
     Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
 
-    def __init__(self, image_shape=(28, 28), n_classes: int = 10, *, channels=(16, 32),
-                 hidden: int = 64):
+    def __init__(
+        self, image_shape=(28, 28), n_classes: int = 10, *, channels=(16, 32), hidden: int = 64
+    ):
         super().__init__()
         if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
-            raise ValueError(f"image_shape: expected (H, W), got {image_shape!r}; pass a pair "
-                             "such as data.image_shape")
+            raise ValueError(
+                f"image_shape: expected (H, W), got {image_shape!r}; pass a pair "
+                "such as data.image_shape"
+            )
         self.image_shape = tuple(_check_int(s, "image_shape", 4) for s in image_shape)
         self.n_classes = _check_int(n_classes, "n_classes", 2)
         c1, c2 = (_check_int(c, "channels", 1) for c in channels)
         hidden = _check_int(hidden, "hidden", 1)
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.AdaptiveAvgPool2d(2),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * c2, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(4 * c2, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Logits of a batch of images.
@@ -73,9 +81,11 @@ class SmallCNN(nn.Module):
         """
         H, W = self.image_shape
         if X.shape[1:] not in ((H * W,), (H, W), (1, H, W)):
-            raise ValueError(f"X: expected shape (N, {H * W}), (N, {H}, {W}) or (N, 1, {H}, {W}), "
-                             f"got {tuple(X.shape)}; build the model with "
-                             "SmallCNN(image_shape=data.image_shape)")
+            raise ValueError(
+                f"X: expected shape (N, {H * W}), (N, {H}, {W}) or (N, 1, {H}, {W}), "
+                f"got {tuple(X.shape)}; build the model with "
+                "SmallCNN(image_shape=data.image_shape)"
+            )
         X = X.reshape(X.shape[0], 1, H, W)  # (N, 1, H, W)
         return self.head(self.features(X))
 

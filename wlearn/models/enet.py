@@ -39,8 +39,10 @@ class InitialBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()
         if out_ch <= in_ch:
-            raise ValueError(f"out_ch: expected more than in_ch={in_ch} channels, got {out_ch}; "
-                             "the pooled input channels are part of the output")
+            raise ValueError(
+                f"out_ch: expected more than in_ch={in_ch} channels, got {out_ch}; "
+                "the pooled input channels are part of the output"
+            )
         self.conv = nn.Conv2d(in_ch, out_ch - in_ch, 3, stride=2, padding=1, bias=False)
         self.pool = nn.MaxPool2d(2)
         self.bn, self.act = nn.BatchNorm2d(out_ch), nn.PReLU(out_ch)
@@ -81,19 +83,35 @@ class Bottleneck(nn.Module):
         ReLU activations (decoder) instead of PReLU (encoder).
     """
 
-    def __init__(self, ch: int, *, dilation: int = 1, asymmetric: bool = False,
-                 dropout: float = 0.1, relu: bool = False):
+    def __init__(
+        self,
+        ch: int,
+        *,
+        dilation: int = 1,
+        asymmetric: bool = False,
+        dropout: float = 0.1,
+        relu: bool = False,
+    ):
         super().__init__()
         mid = max(1, ch // 4)
         if asymmetric:
-            conv = [nn.Conv2d(mid, mid, (5, 1), padding=(2, 0), bias=False),
-                    nn.Conv2d(mid, mid, (1, 5), padding=(0, 2), bias=False)]
+            conv = [
+                nn.Conv2d(mid, mid, (5, 1), padding=(2, 0), bias=False),
+                nn.Conv2d(mid, mid, (1, 5), padding=(0, 2), bias=False),
+            ]
         else:
             conv = [nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False)]
         self.branch = nn.Sequential(
-            nn.Conv2d(ch, mid, 1, bias=False), nn.BatchNorm2d(mid), _act(relu, mid),
-            *conv, nn.BatchNorm2d(mid), _act(relu, mid),
-            nn.Conv2d(mid, ch, 1, bias=False), nn.BatchNorm2d(ch), nn.Dropout2d(dropout))
+            nn.Conv2d(ch, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            _act(relu, mid),
+            *conv,
+            nn.BatchNorm2d(mid),
+            _act(relu, mid),
+            nn.Conv2d(mid, ch, 1, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.Dropout2d(dropout),
+        )
         self.act = _act(relu, ch)
 
     def forward(self, x):
@@ -128,9 +146,16 @@ class DownBottleneck(nn.Module):
         mid = max(1, in_ch // 4)
         self.pool = nn.MaxPool2d(2, return_indices=True)
         self.branch = nn.Sequential(
-            nn.Conv2d(in_ch, mid, 2, stride=2, bias=False), nn.BatchNorm2d(mid), nn.PReLU(mid),
-            nn.Conv2d(mid, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid), nn.PReLU(mid),
-            nn.Conv2d(mid, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.Dropout2d(dropout))
+            nn.Conv2d(in_ch, mid, 2, stride=2, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.PReLU(mid),
+            nn.Conv2d(mid, mid, 3, padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.PReLU(mid),
+            nn.Conv2d(mid, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.Dropout2d(dropout),
+        )
         self.extra = out_ch - in_ch
         self.act = nn.PReLU(out_ch)
 
@@ -171,12 +196,17 @@ class UpBottleneck(nn.Module):
         mid = max(1, in_ch // 4)
         self.main = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
         self.unpool = nn.MaxUnpool2d(2)
-        self.proj = nn.Sequential(nn.Conv2d(in_ch, mid, 1, bias=False), nn.BatchNorm2d(mid),
-                                  nn.ReLU(inplace=True))
+        self.proj = nn.Sequential(
+            nn.Conv2d(in_ch, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True)
+        )
         self.up = nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1, bias=False)
-        self.rest = nn.Sequential(nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-                                  nn.Conv2d(mid, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch),
-                                  nn.Dropout2d(dropout))
+        self.rest = nn.Sequential(
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.Dropout2d(dropout),
+        )
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x, idx):
@@ -223,15 +253,20 @@ class ENet(nn.Module):
     Introduced in notebooks/08_importance_aware_segmentation.ipynb.
     """
 
-    def __init__(self, num_classes: int, width: float = 1.0, *, in_channels: int = 3,
-                 dropout=(0.01, 0.1)):
+    def __init__(
+        self, num_classes: int, width: float = 1.0, *, in_channels: int = 3, dropout=(0.01, 0.1)
+    ):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes!r}; pass "
-                             "the number of classes, e.g. 19 for Cityscapes")
+            raise ValueError(
+                f"num_classes: expected an integer >= 2, got {num_classes!r}; pass "
+                "the number of classes, e.g. 19 for Cityscapes"
+            )
         if not isinstance(width, (int, float)) or not 0 < width <= 4:
-            raise ValueError(f"width: expected a number in (0, 4], got {width!r}; 1 is the "
-                             "paper's network, 0.25 a CPU-sized one")
+            raise ValueError(
+                f"width: expected a number in (0, 4], got {width!r}; 1 is the "
+                "paper's network, 0.25 a CPU-sized one"
+            )
         c0, c1, c2 = max(16, _ch(16, width)), _ch(64, width), _ch(128, width)
         if c0 <= in_channels:
             c0 = in_channels + 8
@@ -243,10 +278,16 @@ class ENet(nn.Module):
         self.down2 = DownBottleneck(c1, c2, dropout=p2)
 
         def stage23():
-            return [Bottleneck(c2, dropout=p2), Bottleneck(c2, dilation=2, dropout=p2),
-                    Bottleneck(c2, asymmetric=True, dropout=p2), Bottleneck(c2, dilation=4, dropout=p2),
-                    Bottleneck(c2, dropout=p2), Bottleneck(c2, dilation=8, dropout=p2),
-                    Bottleneck(c2, asymmetric=True, dropout=p2), Bottleneck(c2, dilation=16, dropout=p2)]
+            return [
+                Bottleneck(c2, dropout=p2),
+                Bottleneck(c2, dilation=2, dropout=p2),
+                Bottleneck(c2, asymmetric=True, dropout=p2),
+                Bottleneck(c2, dilation=4, dropout=p2),
+                Bottleneck(c2, dropout=p2),
+                Bottleneck(c2, dilation=8, dropout=p2),
+                Bottleneck(c2, asymmetric=True, dropout=p2),
+                Bottleneck(c2, dilation=16, dropout=p2),
+            ]
 
         self.stage2 = nn.Sequential(*stage23())
         self.stage3 = nn.Sequential(*stage23())
@@ -269,8 +310,10 @@ class ENet(nn.Module):
         torch.Tensor, shape (B, K, H, W)
         """
         if x.ndim != 4:
-            raise ValueError(f"x: expected shape (B, C, H, W), got {tuple(x.shape)}; add a batch "
-                             "dimension with x[None] for one image")
+            raise ValueError(
+                f"x: expected shape (B, C, H, W), got {tuple(x.shape)}; add a batch "
+                "dimension with x[None] for one image"
+            )
         H, W = x.shape[-2:]
         ph, pw = (-H) % 8, (-W) % 8
         if ph or pw:

@@ -55,8 +55,10 @@ class LinearSoftmax(nn.Module):
         """
         X = X.reshape(X.shape[0], -1)  # (N, D)
         if X.shape[1] != self.in_features:
-            raise ValueError(f"X: expected {self.in_features} features per row, got {X.shape[1]}; "
-                             "build the model for the data: LinearSoftmax(X.shape[1], K)")
+            raise ValueError(
+                f"X: expected {self.in_features} features per row, got {X.shape[1]}; "
+                "build the model for the data: LinearSoftmax(X.shape[1], K)"
+            )
         return self.linear(X)
 
     @torch.no_grad()

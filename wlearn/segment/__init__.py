@@ -12,8 +12,14 @@ from wlearn.segment.engine import (
     train_one_epoch,
 )
 
-__all__ = ["evaluate", "fit", "load_checkpoint", "pretrain_finetune", "save_checkpoint",
-           "train_one_epoch"]
+__all__ = [
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "pretrain_finetune",
+    "save_checkpoint",
+    "train_one_epoch",
+]
 
 from wlearn.segment.selftrain import (  # noqa: E402
     PseudoLabeler,
@@ -23,5 +29,10 @@ from wlearn.segment.selftrain import (  # noqa: E402
     self_train,
 )
 
-__all__ += ["PseudoLabeler", "class_balanced_thresholds", "conservative_targets", "pseudo_labels",
-            "self_train"]
+__all__ += [
+    "PseudoLabeler",
+    "class_balanced_thresholds",
+    "conservative_targets",
+    "pseudo_labels",
+    "self_train",
+]

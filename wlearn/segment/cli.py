@@ -44,13 +44,27 @@ NAN_EXIT = 3
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="Cityscapes-layout root folder")
     p.add_argument("--model", choices=["enet"], default="enet")
-    p.add_argument("--width", type=float, default=None,
-                   help="ENet channel multiplier (train: default 1; evaluate/predict: the checkpoint's)")
+    p.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="ENet channel multiplier (train: default 1; evaluate/predict: the checkpoint's)",
+    )
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="resize every image and label to H x W first (default: native size)")
-    p.add_argument("--amp", choices=list(rtm.AMP_DTYPES), default="none",
-                   help="autocast the model (the losses compute in float32)")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="resize every image and label to H x W first (default: native size)",
+    )
+    p.add_argument(
+        "--amp",
+        choices=list(rtm.AMP_DTYPES),
+        default="none",
+        help="autocast the model (the losses compute in float32)",
+    )
     p.add_argument("--workers", type=int, default=0, help="data-loading processes")
     p.add_argument("--device", default=None, help="default: CUDA when present, else CPU")
     p.add_argument("--seed", type=int, default=0)
@@ -66,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     Introduced in notebooks/09_cityscapes_gpu.ipynb.
     """
-    ap = argparse.ArgumentParser(prog="python -m wlearn.segment", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m wlearn.segment", description=__doc__.split("\n")[0]
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or fine-tune with --init) and checkpoint every epoch")
     _common(t)
@@ -74,10 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tau", type=float, default=0.5, help="Huber threshold of --loss wass-huber")
     t.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights")
     t.add_argument("--epochs", type=int, default=1)
-    t.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="random crop of the (resized) training images")
-    t.add_argument("--scale", type=float, nargs=2, metavar=("LO", "HI"), default=None,
-                   help="random rescaling range of the training images (default: none)")
+    t.add_argument(
+        "--crop",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="random crop of the (resized) training images",
+    )
+    t.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="random rescaling range of the training images (default: none)",
+    )
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--weight-decay", type=float, default=2e-4)
     t.add_argument("--limit", type=int, default=None, help="use the first N training images")
@@ -145,8 +173,12 @@ def _args_dict(a) -> dict:
 
 
 def _eval_kwargs(rt, amp) -> dict:
-    return {"groups": {"Group 4": rtm.group_indices(4)}, "amp_dtype": amp,
-            "distributed": rt.distributed, "device": rt.device}
+    return {
+        "groups": {"Group 4": rtm.group_indices(4)},
+        "amp_dtype": amp,
+        "distributed": rt.distributed,
+        "device": rt.device,
+    }
 
 
 def train(a, rt: rtm.Runtime) -> int:
@@ -169,14 +201,17 @@ def train(a, rt: rtm.Runtime) -> int:
     out = Path(a.out)
     last, csv_path = out / "last.pt", out / "metrics.csv"
     if last.is_file() and not a.resume:
-        raise SystemExit(f"--out: {last} exists; pass --resume to continue it, or choose another "
-                         "--out")
+        raise SystemExit(
+            f"--out: {last} exists; pass --resume to continue it, or choose another --out"
+        )
     seed_everything(a.seed)
-    train_ds = rtm.make_dataset(a.data, "train", size=a.size, crop=a.crop, scale=a.scale,
-                                train=True, limit=a.limit)
+    train_ds = rtm.make_dataset(
+        a.data, "train", size=a.size, crop=a.crop, scale=a.scale, train=True, limit=a.limit
+    )
     val_ds = None if a.no_val else rtm.make_dataset(a.data, "val", size=a.size, limit=a.val_limit)
-    loader, sampler, val_loader = rtm.make_loaders(train_ds, val_ds, rt, batch_size=a.batch_size,
-                                                   workers=a.workers, seed=a.seed)
+    loader, sampler, val_loader = rtm.make_loaders(
+        train_ds, val_ds, rt, batch_size=a.batch_size, workers=a.workers, seed=a.seed
+    )
     model = build_model(a).to(rt.device)
     if a.init is not None:
         load_checkpoint(a.init, model=model, map_location=rt.device, restore_rng=False)
@@ -189,8 +224,14 @@ def train(a, rt: rtm.Runtime) -> int:
     scaler = torch.amp.GradScaler(rt.device.type) if a.amp == "fp16" else None
     start, history = 0, []
     if a.resume and last.is_file():
-        state = load_checkpoint(last, model=model, optimizer=optimizer, scheduler=scheduler,
-                                scaler=scaler, map_location=rt.device)
+        state = load_checkpoint(
+            last,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            map_location=rt.device,
+        )
         start, history = state["epoch"], state["history"]
         _log(rt, f"resume: {last} after epoch {start}")
         if rt.is_main:
@@ -207,14 +248,27 @@ def train(a, rt: rtm.Runtime) -> int:
         t0 = time.perf_counter()
         desc = f"epoch {epoch + 1}/{a.epochs} (--loss {a.loss})"
         try:
-            loss = train_one_epoch(net, loader, loss_fn, optimizer, device=rt.device,
-                                   scheduler=scheduler, progress=a.progress and rt.is_main,
-                                   desc=desc, amp_dtype=amp, scaler=scaler,
-                                   distributed=rt.distributed)
+            loss = train_one_epoch(
+                net,
+                loader,
+                loss_fn,
+                optimizer,
+                device=rt.device,
+                scheduler=scheduler,
+                progress=a.progress and rt.is_main,
+                desc=desc,
+                amp_dtype=amp,
+                scaler=scaler,
+                distributed=rt.distributed,
+            )
         except FloatingPointError as err:
             if rt.is_main:
-                print(f"stopped: {err}. Nothing was written for this epoch; {last} holds the "
-                      f"last good epoch ({epoch}).", file=sys.stderr, flush=True)
+                print(
+                    f"stopped: {err}. Nothing was written for this epoch; {last} holds the "
+                    f"last good epoch ({epoch}).",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return NAN_EXIT
         if rt.device.type == "cuda":
             torch.cuda.synchronize(rt.device)
@@ -224,29 +278,54 @@ def train(a, rt: rtm.Runtime) -> int:
             v = torch.tensor([loss], dtype=torch.float64, device=rt.device)
             dist.all_reduce(v)
             loss = float(v) / rt.world_size
-        row = {"epoch": epoch + 1, "train_loss": loss, "lr": optimizer.param_groups[0]["lr"],
-               "images_per_s": n_images / t_train}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss,
+            "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": n_images / t_train,
+        }
         if val_loader is not None:
             res = evaluate(net, val_loader, NUM_CLASSES, **_eval_kwargs(rt, amp))
             row.update(val_miou=res["miou"], group4_iou=res["group_iou"]["Group 4"])
-            row.update({f"iou_{n.replace(' ', '_')}": float(v)
-                        for n, v in zip(CLASS_NAMES, res["iou"], strict=True)})
+            row.update(
+                {
+                    f"iou_{n.replace(' ', '_')}": float(v)
+                    for n, v in zip(CLASS_NAMES, res["iou"], strict=True)
+                }
+            )
         row.update(seconds=time.perf_counter() - t0, peak_mem_mib=rtm.peak_memory_mib(rt.device))
         history.append(row)
         if rt.is_main:
-            save_checkpoint(last, model=model, optimizer=optimizer, scheduler=scheduler,
-                            epoch=epoch + 1, args=_args_dict(a), history=history, scaler=scaler)
+            save_checkpoint(
+                last,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch + 1,
+                args=_args_dict(a),
+                history=history,
+                scaler=scaler,
+            )
             rtm.append_csv(csv_path, row)
-            val = f", val mIoU {row['val_miou']:.3f}, Group 4 {row['group4_iou']:.3f}" if "val_miou" in row else ""
-            print(f"epoch {epoch + 1}/{a.epochs}: train loss {loss:.4f}{val}, "
-                  f"{row['images_per_s']:.1f} img/s, peak {row['peak_mem_mib']:.0f} MiB", flush=True)
+            val = (
+                f", val mIoU {row['val_miou']:.3f}, Group 4 {row['group4_iou']:.3f}"
+                if "val_miou" in row
+                else ""
+            )
+            print(
+                f"epoch {epoch + 1}/{a.epochs}: train loss {loss:.4f}{val}, "
+                f"{row['images_per_s']:.1f} img/s, peak {row['peak_mem_mib']:.0f} MiB",
+                flush=True,
+            )
     return 0
 
 
 def _load_for_inference(a, rt):
     if not Path(a.checkpoint).is_file():
-        raise ValueError(f"checkpoint: no file at {a.checkpoint}; pass the last.pt that "
-                         "'python -m wlearn.segment train --out DIR' wrote in DIR")
+        raise ValueError(
+            f"checkpoint: no file at {a.checkpoint}; pass the last.pt that "
+            "'python -m wlearn.segment train --out DIR' wrote in DIR"
+        )
     args = torch.load(a.checkpoint, map_location="cpu", weights_only=False).get("args", {})
     width = args.get("width")
     if a.width is None:
@@ -303,9 +382,12 @@ def evaluate_cmd(a, rt) -> int:
     res = evaluate(model, loader, NUM_CLASSES, **_eval_kwargs(rt, rtm.AMP_DTYPES[a.amp]))
     _log(rt, f"{a.checkpoint} on {a.data} ({a.split}, {len(ds)} images)\n" + format_scores(res))
     if a.json is not None and rt.is_main:
-        scores = {"iou": dict(zip(CLASS_NAMES, res["iou"].tolist(), strict=True)),
-                  "group4_iou": res["group_iou"]["Group 4"], "miou": res["miou"],
-                  "pixel_accuracy": res["pixel_accuracy"]}
+        scores = {
+            "iou": dict(zip(CLASS_NAMES, res["iou"].tolist(), strict=True)),
+            "group4_iou": res["group_iou"]["Group 4"],
+            "miou": res["miou"],
+            "pixel_accuracy": res["pixel_accuracy"],
+        }
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(scores, indent=1))
     return 0

@@ -31,10 +31,21 @@ def _to(batch, device):
     return image.to(device, non_blocking=True), target.to(device, non_blocking=True)
 
 
-def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None, scheduler=None,
-                    max_steps: int | None = None, progress: bool = True, desc: str = "train",
-                    amp_dtype: torch.dtype | None = None, scaler=None,
-                    distributed: bool = False) -> float:
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    loss_fn,
+    optimizer,
+    *,
+    device=None,
+    scheduler=None,
+    max_steps: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    amp_dtype: torch.dtype | None = None,
+    scaler=None,
+    distributed: bool = False,
+) -> float:
     """One pass over ``loader``; returns the mean training loss.
 
     Parameters
@@ -95,7 +106,8 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
             name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
             raise FloatingPointError(
                 f"{desc}: loss {name} became {loss.item()} at step {n + 1} (on this rank or "
-                "another); stopped before the optimizer step. Lower lr, or use --amp bf16/none")
+                "another); stopped before the optimizer step. Lower lr, or use --amp bf16/none"
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -112,9 +124,19 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, *, device=None
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_index: int = 255,
-             groups: dict | None = None, D=None, progress: bool = False,
-             amp_dtype: torch.dtype | None = None, distributed: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    loader,
+    num_classes: int,
+    *,
+    device=None,
+    ignore_index: int = 255,
+    groups: dict | None = None,
+    D=None,
+    progress: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    distributed: bool = False,
+) -> dict:
     """Accumulate a :class:`~wlearn.metrics.ConfusionMatrix` over ``loader`` (eval mode).
 
     Returns :meth:`ConfusionMatrix.compute` (``confusion``, ``iou``, ``miou``,
@@ -170,7 +192,11 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, device=None, ignore_
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -184,8 +210,17 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int = 0,
-                    args: dict | None = None, history: list | None = None, scaler=None) -> None:
+def save_checkpoint(
+    path,
+    *,
+    model,
+    optimizer=None,
+    scheduler=None,
+    epoch: int = 0,
+    args: dict | None = None,
+    history: list | None = None,
+    scaler=None,
+) -> None:
     """Write a checkpoint atomically (temporary file, then rename).
 
     Holds ``model``, ``optimizer``, ``scheduler`` (and, when given, the AMP ``scaler``) state
@@ -215,7 +250,9 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int =
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
-        "epoch": int(epoch), "args": dict(args or {}), "history": list(history or []),
+        "epoch": int(epoch),
+        "args": dict(args or {}),
+        "history": list(history or []),
         "rng": _rng_state(),
     }
     if scaler is not None:
@@ -225,8 +262,16 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch: int =
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location=None,
-                    restore_rng: bool = True, scaler=None) -> dict:
+def load_checkpoint(
+    path,
+    *,
+    model,
+    optimizer=None,
+    scheduler=None,
+    map_location=None,
+    restore_rng: bool = True,
+    scaler=None,
+) -> dict:
     """Load a checkpoint of :func:`save_checkpoint` into the given objects; returns it.
 
     Parameters
@@ -252,8 +297,10 @@ def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"path: no checkpoint at {path}; check the path, or train first "
-                         "(python -m wlearn.segment train ... --out DIR writes DIR/last.pt)")
+        raise ValueError(
+            f"path: no checkpoint at {path}; check the path, or train first "
+            "(python -m wlearn.segment train ... --out DIR writes DIR/last.pt)"
+        )
     map_location = map_location or next(model.parameters()).device
     state = torch.load(path, map_location=map_location, weights_only=False)
     model.load_state_dict(state["model"])
@@ -268,11 +315,26 @@ def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location
     return state
 
 
-def fit(model: nn.Module, train_loader, loss_fn, *, n_epochs: int, lr: float = 5e-4,
-        weight_decay: float = 2e-4, optimizer=None, scheduler="poly", val_loader=None,
-        num_classes: int | None = None, device=None, checkpoint=None, resume: bool = True,
-        progress: bool = True, args: dict | None = None, eval_kwargs: dict | None = None,
-        desc: str = "fit") -> list[dict]:
+def fit(
+    model: nn.Module,
+    train_loader,
+    loss_fn,
+    *,
+    n_epochs: int,
+    lr: float = 5e-4,
+    weight_decay: float = 2e-4,
+    optimizer=None,
+    scheduler="poly",
+    val_loader=None,
+    num_classes: int | None = None,
+    device=None,
+    checkpoint=None,
+    resume: bool = True,
+    progress: bool = True,
+    args: dict | None = None,
+    eval_kwargs: dict | None = None,
+    desc: str = "fit",
+) -> list[dict]:
     """Train for ``n_epochs`` epochs, checkpointing after each; resume from ``checkpoint``.
 
     Parameters
@@ -315,8 +377,10 @@ def fit(model: nn.Module, train_loader, loss_fn, *, n_epochs: int, lr: float = 5
     if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 0:
         raise ValueError(f"n_epochs: expected an integer >= 0, got {n_epochs!r}")
     if val_loader is not None and num_classes is None:
-        raise ValueError("num_classes: expected an integer when val_loader is given, got None; "
-                         "pass num_classes=K (19 for Cityscapes)")
+        raise ValueError(
+            "num_classes: expected an integer when val_loader is given, got None; "
+            "pass num_classes=K (19 for Cityscapes)"
+        )
     device = get_device(device)
     model.to(device)
     if optimizer is None:
@@ -331,25 +395,55 @@ def fit(model: nn.Module, train_loader, loss_fn, *, n_epochs: int, lr: float = 5
         state = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
         start, history = state["epoch"], state["history"]
     for epoch in range(start, n_epochs):
-        loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device=device,
-                               scheduler=scheduler, progress=progress,
-                               desc=f"{desc} {epoch + 1}/{n_epochs}")
+        loss = train_one_epoch(
+            model,
+            train_loader,
+            loss_fn,
+            optimizer,
+            device=device,
+            scheduler=scheduler,
+            progress=progress,
+            desc=f"{desc} {epoch + 1}/{n_epochs}",
+        )
         rec = {"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
             res = evaluate(model, val_loader, num_classes, device=device, **(eval_kwargs or {}))
-            rec.update({k: v for k, v in res.items() if k in ("miou", "mean_severity", "group_iou")})
+            rec.update(
+                {k: v for k, v in res.items() if k in ("miou", "mean_severity", "group_iou")}
+            )
         history.append(rec)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                            epoch=epoch + 1, args=args, history=history)
+            save_checkpoint(
+                checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch + 1,
+                args=args,
+                history=history,
+            )
     return history
 
 
-def pretrain_finetune(model: nn.Module, train_loader, val_loader, losses: dict, *,
-                      num_classes: int, pre_epochs: int, ft_epochs: int, lr: float = 5e-3,
-                      ft_lr: float = 1e-3, seeds=(0,), pre_loss=None, device=None,
-                      checkpoint_dir=None, progress: bool = True, eval_kwargs: dict | None = None,
-                      keep_models: bool = True) -> dict:
+def pretrain_finetune(
+    model: nn.Module,
+    train_loader,
+    val_loader,
+    losses: dict,
+    *,
+    num_classes: int,
+    pre_epochs: int,
+    ft_epochs: int,
+    lr: float = 5e-3,
+    ft_lr: float = 1e-3,
+    seeds=(0,),
+    pre_loss=None,
+    device=None,
+    checkpoint_dir=None,
+    progress: bool = True,
+    eval_kwargs: dict | None = None,
+    keep_models: bool = True,
+) -> dict:
     """Liu et al.'s protocol: cross-entropy training, then fine-tuning with each loss.
 
     ``model`` is trained with ``pre_loss`` (default cross-entropy, ignore index 255) for
@@ -399,21 +493,41 @@ def pretrain_finetune(model: nn.Module, train_loader, val_loader, losses: dict, 
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     pre_loss = nn.CrossEntropyLoss(ignore_index=255) if pre_loss is None else pre_loss
     ev = dict(eval_kwargs or {})
-    fit(model, train_loader, pre_loss, n_epochs=pre_epochs, lr=lr, device=device,
-        checkpoint=None if ckpt is None else ckpt / "pretrain.pt", progress=progress,
-        args={"phase": "pretrain", "lr": lr}, desc="pretrain CE")
-    out = {"pretrained": evaluate(model, val_loader, num_classes, device=device, **ev),
-           "runs": {name: [] for name in losses}, "models": {}}
+    fit(
+        model,
+        train_loader,
+        pre_loss,
+        n_epochs=pre_epochs,
+        lr=lr,
+        device=device,
+        checkpoint=None if ckpt is None else ckpt / "pretrain.pt",
+        progress=progress,
+        args={"phase": "pretrain", "lr": lr},
+        desc="pretrain CE",
+    )
+    out = {
+        "pretrained": evaluate(model, val_loader, num_classes, device=device, **ev),
+        "runs": {name: [] for name in losses},
+        "models": {},
+    }
     base = copy.deepcopy(model.state_dict())
     for name, loss_fn in losses.items():
         for k, seed in enumerate(seeds):
             seed_everything(seed)
             m = copy.deepcopy(model)
             m.load_state_dict(base)
-            fit(m, train_loader, loss_fn, n_epochs=ft_epochs, lr=ft_lr, device=device,
+            fit(
+                m,
+                train_loader,
+                loss_fn,
+                n_epochs=ft_epochs,
+                lr=ft_lr,
+                device=device,
                 checkpoint=None if ckpt is None else ckpt / f"{name}_seed{seed}.pt",
-                progress=progress, args={"phase": "finetune", "loss": name, "seed": seed},
-                desc=f"{name} seed {seed}")
+                progress=progress,
+                args={"phase": "finetune", "loss": name, "seed": seed},
+                desc=f"{name} seed {seed}",
+            )
             out["runs"][name].append(evaluate(m, val_loader, num_classes, device=device, **ev))
             if keep_models and k == 0:
                 out["models"][name] = m

@@ -71,8 +71,10 @@ def _env_int(name: str, default: int) -> int:
     if v is None:
         return default
     if not v.strip().isdigit():
-        raise ValueError(f"{name}: expected a non-negative integer in the environment, got {v!r}"
-                         f"; unset {name} or launch with torchrun, which sets it")
+        raise ValueError(
+            f"{name}: expected a non-negative integer in the environment, got {v!r}"
+            f"; unset {name} or launch with torchrun, which sets it"
+        )
     return int(v)
 
 
@@ -98,7 +100,9 @@ def init_distributed(device=None) -> Runtime:
         dev = torch.device("cuda", local if world > 1 and dev.index is None else (dev.index or 0))
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
+        dist.init_process_group(
+            "nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world
+        )
     return Runtime(rank, world, local, dev)
 
 
@@ -152,10 +156,16 @@ def build_loss(name: str, *, tau: float = 0.5, ignore_index: int = IGNORE_INDEX)
     if name == "ial":
         return ImportanceAwareLoss("cityscapes", ignore_index=ignore_index)
     D = severity_matrix("cityscapes")  # (19, 19), rows = predicted, columns = true
-    grounds = {"wass-d": lambda: D, "wass-d2": lambda: power(D, 2), "wass-huber": lambda: huber(D, tau)}
+    grounds = {
+        "wass-d": lambda: D,
+        "wass-d2": lambda: power(D, 2),
+        "wass-huber": lambda: huber(D, tau),
+    }
     if name not in grounds:
-        raise ValueError(f"loss: expected one of {LOSSES}, got {name!r}; pick one of these "
-                         "names (the rows of Liu et al. 2020, Table 1)")
+        raise ValueError(
+            f"loss: expected one of {LOSSES}, got {name!r}; pick one of these "
+            "names (the rows of Liu et al. 2020, Table 1)"
+        )
     return OneHotWassersteinLoss(grounds[name](), ignore_index=ignore_index)
 
 
@@ -176,8 +186,16 @@ def group_indices(group: int = 4) -> list[int]:
     return [i for i, g in enumerate(importance_groups("cityscapes").values()) if g == group]
 
 
-def make_dataset(root, split: str, *, size=None, crop=None, scale=None, train: bool = False,
-                 limit: int | None = None):
+def make_dataset(
+    root,
+    split: str,
+    *,
+    size=None,
+    crop=None,
+    scale=None,
+    train: bool = False,
+    limit: int | None = None,
+):
     """A :class:`~wlearn.data.cityscapes.Cityscapes` split, optionally resized to ``size``,
     with random ``scale`` / ``crop`` / flips when ``train``, cut to its first ``limit`` items.
 
@@ -211,8 +229,9 @@ def make_dataset(root, split: str, *, size=None, crop=None, scale=None, train: b
     return ds
 
 
-def make_loaders(train_ds, val_ds, rt: Runtime, *, batch_size: int, workers: int = 0,
-                 seed: int = 0):
+def make_loaders(
+    train_ds, val_ds, rt: Runtime, *, batch_size: int, workers: int = 0, seed: int = 0
+):
     """Training loader with a ``DistributedSampler`` (shuffled, seeded; call
     ``sampler.set_epoch(epoch)`` each epoch; also used with one process, so that the order
     of a resumed run depends only on the epoch), and a validation loader over this rank's
@@ -236,17 +255,33 @@ def make_loaders(train_ds, val_ds, rt: Runtime, *, batch_size: int, workers: int
 
     Introduced in notebooks/09_cityscapes_gpu.ipynb.
     """
-    sampler = DistributedSampler(train_ds, num_replicas=rt.world_size, rank=rt.rank,
-                                 shuffle=True, seed=seed, drop_last=rt.distributed)
-    train = DataLoader(train_ds, batch_size=batch_size, sampler=sampler, drop_last=False,
-                       **_loader_kwargs(rt, workers))
-    val = None if val_ds is None else shard_loader(val_ds, rt, batch_size=batch_size, workers=workers)
+    sampler = DistributedSampler(
+        train_ds,
+        num_replicas=rt.world_size,
+        rank=rt.rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=rt.distributed,
+    )
+    train = DataLoader(
+        train_ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=False,
+        **_loader_kwargs(rt, workers),
+    )
+    val = (
+        None if val_ds is None else shard_loader(val_ds, rt, batch_size=batch_size, workers=workers)
+    )
     return train, sampler, val
 
 
 def _loader_kwargs(rt: Runtime, workers: int) -> dict:
-    return {"num_workers": workers, "pin_memory": rt.device.type == "cuda",
-            "persistent_workers": workers > 0}
+    return {
+        "num_workers": workers,
+        "pin_memory": rt.device.type == "cuda",
+        "persistent_workers": workers > 0,
+    }
 
 
 def shard_loader(ds, rt: Runtime, *, batch_size: int, workers: int = 0) -> DataLoader:
@@ -328,9 +363,11 @@ def csv_columns() -> list[str]:
 
     Introduced in notebooks/09_cityscapes_gpu.ipynb.
     """
-    return (["epoch", "train_loss", "val_miou", "group4_iou"]
-            + [f"iou_{n.replace(' ', '_')}" for n in CLASS_NAMES]
-            + ["lr", "seconds", "images_per_s", "peak_mem_mib"])
+    return (
+        ["epoch", "train_loss", "val_miou", "group4_iou"]
+        + [f"iou_{n.replace(' ', '_')}" for n in CLASS_NAMES]
+        + ["lr", "seconds", "images_per_s", "peak_mem_mib"]
+    )
 
 
 def append_csv(path, row: dict) -> None:

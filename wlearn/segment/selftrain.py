@@ -43,22 +43,36 @@ MODES = ("hard", "prediction", "uniform", "lrent")
 def _check_probs(probs) -> torch.Tensor:
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point() or probs.ndim < 2:
         got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
-        raise ValueError(f"probs: expected a floating tensor (N, C, ...) of probabilities, got {got}"
-                         "; pass torch.softmax(teacher(images), dim=1)")
+        raise ValueError(
+            f"probs: expected a floating tensor (N, C, ...) of probabilities, got {got}"
+            "; pass torch.softmax(teacher(images), dim=1)"
+        )
     return probs
 
 
 def _check_fraction(x, name: str, low_open: bool = True) -> float:
-    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and (0 < x <= 1 if low_open else 0 <= x <= 1)
+    ok = (
+        isinstance(x, (int, float))
+        and not isinstance(x, bool)
+        and (0 < x <= 1 if low_open else 0 <= x <= 1)
+    )
     if not ok:
-        raise ValueError(f"{name}: expected a number in {'(0, 1]' if low_open else '[0, 1]'}, got {x!r}")
+        raise ValueError(
+            f"{name}: expected a number in {'(0, 1]' if low_open else '[0, 1]'}, got {x!r}"
+        )
     return float(x)
 
 
 @torch.no_grad()
-def class_balanced_thresholds(probs_batches, num_classes: int, portion: float, *,
-                              max_threshold: float = 1.0, max_per_class: int = 200_000,
-                              seed: int = 0) -> torch.Tensor:
+def class_balanced_thresholds(
+    probs_batches,
+    num_classes: int,
+    portion: float,
+    *,
+    max_threshold: float = 1.0,
+    max_per_class: int = 200_000,
+    seed: int = 0,
+) -> torch.Tensor:
     """Per-class confidence thresholds ``lambda_c`` (CBST, Zou et al. 2018, Alg. 1).
 
     ``lambda_c`` is the ``(1 - portion)`` quantile of ``max_k p_k`` over the pixels whose
@@ -95,8 +109,10 @@ def class_balanced_thresholds(probs_batches, num_classes: int, portion: float, *
     for p in probs_batches:
         p = _check_probs(p)
         if p.shape[1] != C:
-            raise ValueError(f"probs: expected {C} classes along dim 1, got {p.shape[1]}; pass "
-                             "num_classes equal to the model's output channels")
+            raise ValueError(
+                f"probs: expected {C} classes along dim 1, got {p.shape[1]}; pass "
+                "num_classes equal to the model's output channels"
+            )
         conf, lab = p.detach().max(1)
         conf, lab = conf.reshape(-1).double().cpu(), lab.reshape(-1).cpu()  # (P,), (P,)
         for c in lab.unique().tolist():
@@ -114,8 +130,9 @@ def class_balanced_thresholds(probs_batches, num_classes: int, portion: float, *
     return lam
 
 
-def pseudo_labels(probs: torch.Tensor, thresholds: torch.Tensor, *,
-                  ignore_index: int = 255) -> torch.Tensor:
+def pseudo_labels(
+    probs: torch.Tensor, thresholds: torch.Tensor, *, ignore_index: int = 255
+) -> torch.Tensor:
     """``argmax p`` where ``max p >= lambda_argmax``, ``ignore_index`` elsewhere.
 
     Parameters
@@ -135,16 +152,26 @@ def pseudo_labels(probs: torch.Tensor, thresholds: torch.Tensor, *,
     probs = _check_probs(probs)
     C = probs.shape[1]
     if not isinstance(thresholds, torch.Tensor) or thresholds.shape != (C,):
-        got = tuple(thresholds.shape) if isinstance(thresholds, torch.Tensor) else type(thresholds).__name__
+        got = (
+            tuple(thresholds.shape)
+            if isinstance(thresholds, torch.Tensor)
+            else type(thresholds).__name__
+        )
         raise ValueError(f"thresholds: expected a tensor of shape ({C},), got {got}")
     conf, lab = probs.max(1)  # (N, H, W)
     lam = thresholds.to(device=probs.device, dtype=conf.dtype)[lab]  # (N, H, W)
     return lab.masked_fill(conf < lam, ignore_index)
 
 
-def conservative_targets(probs: torch.Tensor, labels: torch.Tensor, *, mode: str = "prediction",
-                         alpha: float = 0.3, thresholds: torch.Tensor | None = None,
-                         ignore_index: int = 255) -> torch.Tensor:
+def conservative_targets(
+    probs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    mode: str = "prediction",
+    alpha: float = 0.3,
+    thresholds: torch.Tensor | None = None,
+    ignore_index: int = 255,
+) -> torch.Tensor:
     """Smooth one-hot pseudo-labels into conservative soft targets ``q`` (N, C, H, W).
 
     Parameters
@@ -176,17 +203,31 @@ def conservative_targets(probs: torch.Tensor, labels: torch.Tensor, *, mode: str
     """
     probs = _check_probs(probs)
     if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}; 'prediction' mixes the "
-                         "pseudo-label with the teacher's prediction")
+        raise ValueError(
+            f"mode: expected one of {MODES}, got {mode!r}; 'prediction' mixes the "
+            "pseudo-label with the teacher's prediction"
+        )
     alpha = _check_fraction(alpha, "alpha", low_open=(mode == "lrent"))
     C = probs.shape[1]
     expected = (probs.shape[0],) + tuple(probs.shape[2:])
-    if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != expected or labels.is_floating_point():
-        got = (labels.dtype, tuple(labels.shape)) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected an integer tensor of shape {expected}, got {got}; "
-                         "pass the output of pseudo_labels(probs, thresholds)")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or tuple(labels.shape) != expected
+        or labels.is_floating_point()
+    ):
+        got = (
+            (labels.dtype, tuple(labels.shape))
+            if isinstance(labels, torch.Tensor)
+            else type(labels).__name__
+        )
+        raise ValueError(
+            f"labels: expected an integer tensor of shape {expected}, got {got}; "
+            "pass the output of pseudo_labels(probs, thresholds)"
+        )
     keep = labels != ignore_index  # (N, H, W)
-    onehot = F.one_hot(labels.masked_fill(~keep, 0).long(), C).movedim(-1, 1).to(probs.dtype)  # (N, C, H, W)
+    onehot = (
+        F.one_hot(labels.masked_fill(~keep, 0).long(), C).movedim(-1, 1).to(probs.dtype)
+    )  # (N, C, H, W)
     if mode == "hard":
         q = onehot
     elif mode == "prediction":
@@ -194,9 +235,15 @@ def conservative_targets(probs: torch.Tensor, labels: torch.Tensor, *, mode: str
     elif mode == "uniform":
         q = (1 - alpha) * onehot + alpha / C
     else:
-        if thresholds is None or not isinstance(thresholds, torch.Tensor) or thresholds.shape != (C,):
-            raise ValueError(f"thresholds: expected a tensor of shape ({C},) for mode='lrent', got "
-                             f"{None if thresholds is None else tuple(getattr(thresholds, 'shape', ()))}")
+        if (
+            thresholds is None
+            or not isinstance(thresholds, torch.Tensor)
+            or thresholds.shape != (C,)
+        ):
+            raise ValueError(
+                f"thresholds: expected a tensor of shape ({C},) for mode='lrent', got "
+                f"{None if thresholds is None else tuple(getattr(thresholds, 'shape', ()))}"
+            )
         lam = thresholds.to(device=probs.device, dtype=probs.dtype)
         shape = (1, C) + (1,) * (probs.ndim - 2)
         logit = (probs.clamp_min(1e-30).log() - lam.clamp_min(1e-30).log().view(shape)) / alpha
@@ -231,20 +278,37 @@ class PseudoLabeler:
     Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
 
-    def __init__(self, teacher: nn.Module, target_images, num_classes: int, *, portion: float,
-                 mode: str = "prediction", alpha: float = 0.3, max_threshold: float = 1.0,
-                 ignore_index: int = 255, device=None):
+    def __init__(
+        self,
+        teacher: nn.Module,
+        target_images,
+        num_classes: int,
+        *,
+        portion: float,
+        mode: str = "prediction",
+        alpha: float = 0.3,
+        max_threshold: float = 1.0,
+        ignore_index: int = 255,
+        device=None,
+    ):
         self.device = get_device(device)
         self.teacher = copy.deepcopy(teacher).to(self.device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.mode, self.alpha, self.ignore_index = mode, alpha, ignore_index
-        conservative_targets(torch.full((1, num_classes, 1), 1.0 / num_classes),
-                             torch.zeros(1, 1, dtype=torch.long), mode=mode, alpha=alpha,
-                             thresholds=torch.ones(num_classes))  # validate settings now
+        conservative_targets(
+            torch.full((1, num_classes, 1), 1.0 / num_classes),
+            torch.zeros(1, 1, dtype=torch.long),
+            mode=mode,
+            alpha=alpha,
+            thresholds=torch.ones(num_classes),
+        )  # validate settings now
         self.thresholds = class_balanced_thresholds(
-            (self.probs(x) for x in target_images), num_classes, portion,
-            max_threshold=max_threshold)
+            (self.probs(x) for x in target_images),
+            num_classes,
+            portion,
+            max_threshold=max_threshold,
+        )
 
     @torch.no_grad()
     def probs(self, images: torch.Tensor) -> torch.Tensor:
@@ -279,8 +343,14 @@ class PseudoLabeler:
         """
         p = self.probs(images)
         labels = pseudo_labels(p, self.thresholds, ignore_index=self.ignore_index)
-        q = conservative_targets(p, labels, mode=self.mode, alpha=self.alpha,
-                                 thresholds=self.thresholds, ignore_index=self.ignore_index)
+        q = conservative_targets(
+            p,
+            labels,
+            mode=self.mode,
+            alpha=self.alpha,
+            thresholds=self.thresholds,
+            ignore_index=self.ignore_index,
+        )
         return q, labels != self.ignore_index, labels
 
 
@@ -289,11 +359,26 @@ def _images(loader):
         yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_classes: int,
-               rounds: int = 3, steps_per_round: int = 100, portion=(0.2, 0.05, 0.5),
-               mode: str = "prediction", alpha: float = 0.3, max_threshold: float = 1.0,
-               lr: float = 1e-3, weight_decay: float = 2e-4, target_weight: float = 1.0,
-               ignore_index: int = 255, device=None, callback=None) -> list[dict]:
+def self_train(
+    model: nn.Module,
+    source_loader,
+    target_loader,
+    loss_fn,
+    *,
+    num_classes: int,
+    rounds: int = 3,
+    steps_per_round: int = 100,
+    portion=(0.2, 0.05, 0.5),
+    mode: str = "prediction",
+    alpha: float = 0.3,
+    max_threshold: float = 1.0,
+    lr: float = 1e-3,
+    weight_decay: float = 2e-4,
+    target_weight: float = 1.0,
+    ignore_index: int = 255,
+    device=None,
+    callback=None,
+) -> list[dict]:
     """Rounds of self-training on a labelled source and an unlabelled target (in place).
 
     Round ``r`` (0-based): a teacher snapshot of ``model`` and thresholds for
@@ -346,8 +431,10 @@ def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_c
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {v!r}; pass a positive int")
     if len(portion) != 3:
-        raise ValueError(f"portion: expected (p0, dp, p_max), got {portion!r}; CBST's schedule "
-                         "is (0.2, 0.05, 0.5)")
+        raise ValueError(
+            f"portion: expected (p0, dp, p_max), got {portion!r}; CBST's schedule "
+            "is (0.2, 0.05, 0.5)"
+        )
     device = get_device(device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -355,9 +442,17 @@ def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_c
     history = []
     for r in range(rounds):
         por = min(portion[0] + r * portion[1], portion[2])
-        labeler = PseudoLabeler(model, _images(target_loader), num_classes, portion=por,
-                                mode=mode, alpha=alpha, max_threshold=max_threshold,
-                                ignore_index=ignore_index, device=device)
+        labeler = PseudoLabeler(
+            model,
+            _images(target_loader),
+            num_classes,
+            portion=por,
+            mode=mode,
+            alpha=alpha,
+            max_threshold=max_threshold,
+            ignore_index=ignore_index,
+            device=device,
+        )
         model.train()
         tot, kept, seen, right, known = 0.0, 0, 0, 0, 0
         tgt = itertools.cycle(target_loader)
@@ -367,7 +462,7 @@ def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_c
             xt = (tb[0] if isinstance(tb, (tuple, list)) else tb).to(device)
             q, mask, lab = labeler(xt)
             logits = model(torch.cat([xs, xt]))  # (Bs + Bt, C, H, W)
-            ls, lt = logits[: len(xs)], logits[len(xs):]
+            ls, lt = logits[: len(xs)], logits[len(xs) :]
             loss = F.cross_entropy(ls, ys, ignore_index=ignore_index)
             if mask.any():
                 loss = loss + target_weight * loss_fn(lt, q, mask=mask)
@@ -382,9 +477,15 @@ def self_train(model: nn.Module, source_loader, target_loader, loss_fn, *, num_c
                 yt = tb[1].to(device)
                 m = mask & (yt != ignore_index)
                 right, known = right + int((lab[m] == yt[m]).sum()), known + int(m.sum())
-        history.append({"round": r + 1, "portion": por, "loss": tot / steps_per_round,
-                        "coverage": kept / max(seen, 1),
-                        "pseudo_accuracy": right / known if known else float("nan")})
+        history.append(
+            {
+                "round": r + 1,
+                "portion": por,
+                "loss": tot / steps_per_round,
+                "coverage": kept / max(seen, 1),
+                "pseudo_accuracy": right / known if known else float("nan"),
+            }
+        )
         if callback is not None:
             callback(r + 1, model)
     return history
