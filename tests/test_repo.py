@@ -270,3 +270,14 @@ def test_ruff_check_and_format_are_clean():
         assert out.returncode == 0, (
             f"ruff {' '.join(args)} failed:\n{out.stdout[-3000:]}{out.stderr[-1000:]}"
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_its_numbered_title(path):
+    """A learner (and the course site) sees the lesson's title before any code."""
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", f"{path.name}: the first cell is not the title"
+    assert re.match(rf"#\s+{path.name[:2]}\b", first.source.lstrip()), (
+        f"{path.name}: the first cell does not start with '# {path.name[:2]} ...'"
+    )
