@@ -24,19 +24,21 @@ Introduced in notebooks/02_sinkhorn.ipynb, 03_unbalanced_relaxation.ipynb,
 
 from __future__ import annotations
 
-import io
-import math
-import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 import wlearn.ot as wot
 from wlearn._checks import as_tensor, check_cost_matrix
-from wlearn._env import _FALSE, _TRUE
+from wlearn.explore._core import (
+    Control,
+    Explorer,
+    _pick,
+    _plan_image,
+    _positive_list,
+    is_static,
+)
 from wlearn.ground import line
 from wlearn.metrics import ConfusionMatrix, mean_severity
 from wlearn.severity import severity_matrix
@@ -56,268 +58,6 @@ __all__ = [
 ]
 
 
-def is_static() -> bool:
-    """True when ``WLEARN_STATIC`` asks for static figures only (1/true/yes/on)."""
-    value = os.environ.get("WLEARN_STATIC")
-    v = (value or "").strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise ValueError(
-        f"WLEARN_STATIC: expected one of 0/1, true/false, yes/no, on/off; got {value!r}"
-    )
-
-
-def _ipywidgets():
-    try:
-        import ipywidgets
-    except ImportError as err:
-        raise ImportError(
-            "ipywidgets is needed for the live explorers: pip install ipywidgets (or install the "
-            "course with pip install -e '.[lab]'); set WLEARN_STATIC=1 for the static figure only"
-        ) from err
-    return ipywidgets
-
-
-@dataclass(frozen=True)
-class Control:
-    """One control of an :class:`Explorer`.
-
-    Exactly one kind: ``options`` (a selection slider, or a dropdown with ``dropdown=True``),
-    ``low``/``high``/``step`` (a float slider; logarithmic with ``log=True``, ``step`` then in
-    decades; an integer slider with ``integer=True``).
-    """
-
-    name: str
-    value: Any
-    options: tuple | None = None
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-    integer: bool = False
-    dropdown: bool = False
-    description: str | None = None
-
-    def __post_init__(self):
-        if self.options is not None:
-            if len(self.options) == 0:
-                raise ValueError(f"{self.name}: expected at least one option, got none")
-        elif self.low is None or self.high is None or not self.low < self.high:
-            raise ValueError(
-                f"{self.name}: expected options or a range low < high, "
-                f"got low={self.low!r}, high={self.high!r}"
-            )
-        elif self.log and self.low <= 0:
-            raise ValueError(f"{self.name}: a log slider needs low > 0, got {self.low!r}")
-        self.check(self.value)
-
-    def check(self, v):
-        """Return ``v`` if this control can take it, else raise ValueError naming the control."""
-        if self.options is not None:
-            if v not in self.options:
-                raise ValueError(f"{self.name}: expected one of {list(self.options)}, got {v!r}")
-            return v
-        ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-        if not ok or not self.low - 1e-12 <= v <= self.high + 1e-12:
-            raise ValueError(
-                f"{self.name}: expected a number in [{self.low:g}, {self.high:g}], got {v!r}"
-            )
-        return int(v) if self.integer else float(v)
-
-    def build(self, widgets):
-        """The ipywidgets control (``widgets`` is the ipywidgets module). Sliders redraw when
-        released (``continuous_update=False``), not on every step of a drag."""
-        common = {
-            "description": self.description or self.name,
-            "style": {"description_width": "initial"},
-        }
-        if self.options is not None:
-            opts = [(f"{o:g}" if isinstance(o, float) else str(o), o) for o in self.options]
-            if self.dropdown:
-                return widgets.Dropdown(options=opts, value=self.value, **common)
-            return widgets.SelectionSlider(
-                options=opts, value=self.value, continuous_update=False, **common
-            )
-        common["continuous_update"] = False
-        if self.integer:
-            return widgets.IntSlider(
-                value=self.value, min=self.low, max=self.high, step=self.step or 1, **common
-            )
-        if self.log:
-            return widgets.FloatLogSlider(
-                value=self.value,
-                base=10,
-                min=math.log10(self.low),
-                max=math.log10(self.high),
-                step=self.step or 0.1,
-                **common,
-            )
-        return widgets.FloatSlider(
-            value=self.value,
-            min=self.low,
-            max=self.high,
-            step=self.step or (self.high - self.low) / 20,
-            **common,
-        )
-
-
-class Explorer:
-    """A figure driven by controls, with a static rendering.
-
-    Parameters
-    ----------
-    draw : callable
-        ``draw(axes, **values) -> dict``: draws one setting into ``axes`` (a list of
-        ``panels`` Axes) and returns a summary (numbers shown in the titles).
-    controls : sequence of Control
-    static : sequence
-        The settings of the static snapshot, one column each: dicts ``{control name: value}``
-        (missing names take the control's default), or plain values when there is one control.
-    panels : int
-        Axes per setting.
-    title : str
-    panel_size : (float, float)
-        Inches per panel.
-    """
-
-    def __init__(
-        self,
-        draw: Callable[..., dict],
-        controls: Sequence[Control],
-        static: Sequence,
-        *,
-        panels: int = 1,
-        title: str = "",
-        panel_size=(3.4, 3.0),
-    ):
-        if not callable(draw):
-            raise TypeError(
-                f"draw: expected a callable draw(axes, **values), got {type(draw).__name__}"
-            )
-        self.controls = {c.name: c for c in controls}
-        if not self.controls:
-            raise ValueError("controls: expected at least one Control, got none")
-        if isinstance(panels, bool) or not isinstance(panels, int) or panels < 1:
-            raise ValueError(f"panels: expected an integer >= 1, got {panels!r}")
-        self.draw, self.panels, self.title, self.panel_size = draw, panels, title, panel_size
-        if len(static) == 0:
-            raise ValueError(
-                "static: expected at least one setting for the static snapshot, got none"
-            )
-        self.static = [self._settings(s) for s in static]
-        self.figure = self.summary = self.last_static = None
-        self.widgets: dict = {}
-        self.output = None
-
-    def _settings(self, s) -> dict:
-        if not isinstance(s, Mapping):
-            if len(self.controls) != 1:
-                raise ValueError(
-                    f"static: expected dicts {{control name: value}} with "
-                    f"{len(self.controls)} controls, got {s!r}"
-                )
-            s = {next(iter(self.controls)): s}
-        unknown = set(s) - set(self.controls)
-        if unknown:
-            raise ValueError(
-                f"static: expected names among {list(self.controls)}, got {sorted(unknown)}"
-            )
-        return {n: c.check(s.get(n, c.value)) for n, c in self.controls.items()}
-
-    def static_figure(self):
-        """Small multiples over the static settings: a Figure of ``panels`` rows and one column
-        per setting, titled "static snapshot"."""
-        from matplotlib.figure import Figure
-
-        n, (w, h) = len(self.static), self.panel_size
-        fig = Figure(figsize=(w * n, h * self.panels + 0.5), layout="constrained")
-        axes = fig.subplots(self.panels, n, squeeze=False)
-        for j, values in enumerate(self.static):
-            self.draw(list(axes[:, j]), **values)
-        fig.suptitle(f"static snapshot: {self.title}")
-        self.last_static = fig
-        return fig
-
-    def update(self, **values) -> dict:
-        """Draw one setting (missing names: the controls' current or default values) into a new
-        figure, show it in the widget's output if built, and return the draw's summary."""
-        from matplotlib.figure import Figure
-
-        current = {n: w.value for n, w in self.widgets.items()}
-        settings = self._settings({**current, **values})
-        w, h = self.panel_size
-        fig = Figure(figsize=(w * self.panels, h + 0.4), layout="constrained")
-        axes = fig.subplots(1, self.panels, squeeze=False)
-        summary = self.draw(list(axes[0]), **settings)
-        fig.suptitle(self.title)
-        self.figure, self.summary = fig, summary
-        if self.output is not None:
-            from IPython.display import Image
-
-            self.output.outputs = ()
-            self.output.append_display_data(Image(data=_png(fig)))
-        return summary
-
-    def widget(self):
-        """The live control: the controls above an output redrawn on every change."""
-        widgets = _ipywidgets()
-        self.widgets = {n: c.build(widgets) for n, c in self.controls.items()}
-        self.output = widgets.Output()
-        for wdg in self.widgets.values():
-            wdg.observe(lambda change: self.update(), names="value")
-        self.update()
-        return widgets.VBox([*self.widgets.values(), self.output])
-
-    def show(self) -> None:
-        """Display the static snapshot and, unless ``WLEARN_STATIC=1``, the live widget."""
-        static = is_static()
-        fig = self.static_figure()
-        try:
-            from IPython.display import Image, display
-        except ImportError:  # no IPython: nothing to display into
-            return
-        display(Image(data=_png(fig)))
-        if not static:
-            display(self.widget())
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
-def _pick(values: Sequence, n: int = 4) -> list:
-    """At most ``n`` evenly spaced entries of ``values``, the ends included."""
-    if len(values) <= n:
-        return list(values)
-    return [values[i] for i in np.linspace(0, len(values) - 1, n).round().astype(int)]
-
-
-def _positive_list(values, name: str) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}: expected a sequence of positive numbers, got {values!r}"
-        ) from None
-    if not out or not all(np.isfinite(v) and v > 0 for v in out) or len(set(out)) != len(out):
-        raise ValueError(f"{name}: expected distinct finite numbers > 0, got {values!r}")
-    return out
-
-
-def _plan_image(ax, plan, title):
-    ax.imshow(plan, cmap="magma")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=9)
-
-
-# --- reg against the Sinkhorn plan (lesson 02) ------------------------------------------------
-
-
 def sinkhorn_sweep(a, b, M, regs, *, max_iter: int = 20_000, tol: float = 1e-9) -> dict:
     """Entropic transport for each ``reg`` against the exact value (Frogner et al. eq. 6 vs 3).
 
@@ -329,7 +69,7 @@ def sinkhorn_sweep(a, b, M, regs, *, max_iter: int = 20_000, tol: float = 1e-9) 
         Ground cost.
     regs : sequence of float, length R
         Entropic regularizations ``reg > 0``.
-    max_iter, tol
+    max_iter, tol : int, float
         Passed to :func:`wlearn.ot.sinkhorn`.
 
     Returns
@@ -366,6 +106,15 @@ def sinkhorn_reg(
         The slider's positions (all solved once, up front).
     static : sequence of float or None
         Settings of the static snapshot (default: 4 of ``regs``, evenly spaced).
+    max_iter : int
+        Passed to :func:`wlearn.ot.sinkhorn`.
+
+    Returns
+    -------
+    Explorer
+
+    Frogner et al. 2015, eq. 6 against eq. 3 (Sec. 4.1); introduced in
+    notebooks/02_sinkhorn.ipynb.
     """
     sweep = sinkhorn_sweep(a, b, M, regs, max_iter=max_iter)
     regs = tuple(sweep["regs"].tolist())
@@ -407,6 +156,10 @@ def unbalanced_summary(h, y, M, reg, reg_m, *, max_iter: int = 100_000, tol: flo
     M : tensor or array, shape (K, K)
     reg, reg_m : float
         ``1/lambda`` and ``gamma``.
+    max_iter, tol : int, float
+        Passed to :func:`wlearn.ot.unbalanced_sinkhorn`.
+
+    Frogner et al. 2015, eq. 8 and Prop. 4.2 (Sec. 4.3).
 
     Returns
     -------
@@ -438,6 +191,15 @@ def unbalanced_reg_m(h, y, M, reg, reg_ms=(0.01, 0.1, 1.0, 10.0), *, static=None
     h, y, M, reg : as :func:`unbalanced_summary`
     reg_ms : sequence of float
         Range of the slider and default static settings.
+    static : sequence of float or None
+        ``reg_m`` values of the static snapshot (default: 4 of ``reg_ms``, evenly spaced).
+
+    Returns
+    -------
+    Explorer
+
+    Frogner et al. 2015, eq. 8 and Fig. 3 (Sec. 4.3); introduced in
+    notebooks/03_unbalanced_relaxation.ipynb.
     """
     reg_ms = _positive_list(reg_ms, "reg_ms")
     h = as_tensor(h, "h").double().numpy()
@@ -535,6 +297,12 @@ def p_metric(probs_by_p: Mapping, labels, *, digit: int = 4, static=None) -> Exp
         Initial true digit (fixed in the static snapshot).
     static : sequence of float or None
         ``p`` values of the static snapshot (default: 4 of the keys, evenly spaced).
+
+    Returns
+    -------
+    Explorer
+
+    Frogner et al. 2015, Sec. 6.1 and Fig. 4; introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     if not isinstance(probs_by_p, Mapping) or not probs_by_p:
         raise ValueError(
@@ -591,6 +359,11 @@ def severity_map(pred, target, D, *, ignore_index: int = 255) -> tuple[np.ndarra
         Predicted and true classes (``target == ignore_index`` is skipped).
     D : tensor or array, shape (C, C)
         Ground matrix, rows = predicted class, columns = true class.
+    ignore_index : int
+        Label of pixels left out (Cityscapes' 255).
+
+    Liu et al. 2020, eq. 2 (the one-hot loss is this cost, weighted by the prediction);
+    introduced in notebooks/08_importance_aware_segmentation.ipynb.
 
     Returns
     -------
@@ -626,8 +399,17 @@ def severity(
     pred, target : shape (H, W)
         A predicted segmentation and its ground truth (class indices, ``trainId`` order).
     dataset : {"cityscapes", "camvid"}
+    ignore_index : int
+        Label of pixels left out (Cityscapes' 255).
     static : sequence of dict or None
         Settings of the static snapshot (default: the defaults, no discount, strong discounts).
+
+    Returns
+    -------
+    Explorer
+
+    Liu et al. 2020, Fig. 2 left (a severity ground matrix); introduced in
+    notebooks/08_importance_aware_segmentation.ipynb.
     """
     C = severity_matrix(dataset).shape[0]
     severity_map(pred, target, torch.zeros(C, C), ignore_index=ignore_index)  # validates
