@@ -255,7 +255,7 @@ def test_index_links_lessons_notebooks_and_api(tmp_path):
     bc.write_index(tmp_path, rows)
     page = (tmp_path / "index.html").read_text()
     for r in rows:
-        assert f'href="{r["stem"]}.html"' in page and f'href="notebooks/{r["stem"]}.ipynb"' in page
+        assert f'href="{r["stem"]}.html"' in page and f'href="download/{r["stem"]}.ipynb"' in page
     assert 'href="api/wlearn.html"' in page and "course map" in page
     bc.write_index(tmp_path, rows, instructor=True)
     assert "instructor build" in (tmp_path / "index.html").read_text()
@@ -303,6 +303,9 @@ def test_small_build_executes_reuses_and_writes_the_site(tmp_path, capsys, monke
     assert "the answer" not in page and "solution hidden" in page
     done = nbformat.read(out / "notebooks" / "01_tiny.ipynb", as_version=4)
     assert done.metadata["wlearn_build"]["status"] == "ok"
+    assert "the answer" in str(done.cells)  # the full executed notebook, for reuse
+    download = nbformat.read(out / "download" / "01_tiny.ipynb", as_version=4)
+    assert "the answer" not in str(download.cells) and "solution hidden" in str(download.cells)
     assert "01 · Tiny" in (out / "index.html").read_text()
     capsys.readouterr()
     teacher = tmp_path / "teacher"
@@ -310,3 +313,6 @@ def test_small_build_executes_reuses_and_writes_the_site(tmp_path, capsys, monke
     assert bc.main([*args, "--executed", str(out / "notebooks")]) == 0
     assert "(reused)" in capsys.readouterr().out
     assert "the answer" in (teacher / "01_tiny.html").read_text()
+    assert "the answer" in str(
+        nbformat.read(teacher / "download" / "01_tiny.ipynb", as_version=4).cells
+    )

@@ -14,7 +14,10 @@ then writes the site, every link relative so that it works from ``file://`` and 
 - ``<out>/NN_x.html``: the executed lesson, figures embedded, with a navigation bar (course
   map, previous, next, API reference) and the list of ``wlearn`` names it uses, each linked
   to its entry in the API reference,
-- ``<out>/notebooks/NN_x.ipynb``: the executed notebook (with outputs, even on failure),
+- ``<out>/notebooks/NN_x.ipynb``: the executed notebook (with outputs, even on failure; reused
+  by ``--executed`` in the instructor build and the slides),
+- ``<out>/download/NN_x.ipynb``: what the pages link to for download: the executed notebook as
+  the page shows it (on the learner site, without the solution cells),
 - ``<out>/api/``: the ``wlearn`` API reference, generated from the docstrings by pdoc
   (numpy docstring format),
 - ``<out>/_static/mathjax/``: MathJax 3 (SVG output) from the ``django-static-mathjax``
@@ -507,7 +510,7 @@ def nav_bar(rows: list[dict], i: int, bottom: bool = False) -> str:
         n = rows[i + 1]
         links.append(f'<a href="{e(n["stem"])}.html" rel="next">{e(n["title"])} &rarr;</a>')
     links.append('<a href="api/wlearn.html">API reference</a>')
-    links.append(f'<a href="notebooks/{e(rows[i]["stem"])}.ipynb">notebook (.ipynb)</a>')
+    links.append(f'<a href="download/{e(rows[i]["stem"])}.ipynb">notebook (.ipynb)</a>')
     cls = "wl-nav wl-bottom" if bottom else "wl-nav"
     return f'<nav class="{cls}">' + " ".join(links) + "</nav>"
 
@@ -579,7 +582,7 @@ def write_index(out: Path, rows: list[dict], instructor: bool = False, mathjax: 
             f'<tr><td>{e["num"]}</td><td><a href="{e["stem"]}.html">{e["title"]}</a></td>'
             f"<td>{e['reproduces']}</td><td>{r['seconds']:.0f}</td>"
             f'<td class="{"ok" if r["status"] == "ok" else "bad"}">{e["status"]}</td>'
-            f'<td><a href="notebooks/{e["stem"]}.ipynb">ipynb</a></td></tr>'
+            f'<td><a href="download/{e["stem"]}.ipynb">ipynb</a></td></tr>'
         )
     kind = (
         "Instructor build: solutions shown."
@@ -671,7 +674,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         nbs.append(nb)
         print(f"   {seconds:6.1f} s  {status}{'  (reused)' if reused else ''}", flush=True)
-    for i, nb in enumerate(nbs):
+    (out / "download").mkdir(parents=True, exist_ok=True)
+    for i, (path, nb) in enumerate(zip(paths, nbs, strict=True)):
+        # What a reader downloads matches the page: on the learner site, without solutions
+        # (``notebooks/`` keeps the full executed notebooks for reuse by the other builds).
+        nbformat.write(for_site(nb, args.instructor), out / "download" / path.name)
         write_lesson(out, nb, rows, i, anchors, args.instructor, mathjax)
     write_index(out, rows, args.instructor, mathjax)
 
