@@ -63,6 +63,32 @@ def check_ignore_index(ignore_index) -> int:
     return ignore_index
 
 
+def check_same_device(target: torch.Tensor, like: torch.Tensor, name: str) -> None:
+    """Raise unless ``target`` is on the device of the loss's input ``like``.
+
+    Parameters
+    ----------
+    target : torch.Tensor, any shape
+        The target passed to a loss.
+    like : torch.Tensor, any shape
+        The loss's input (logits or probabilities).
+    name : str
+        The input's argument name, used in the fix (``target.to(<name>.device)``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``target``, the expected and the received device, and the fix.
+
+    See notebooks/09_cityscapes_gpu.ipynb, where the losses run on a GPU.
+    """
+    if target.device != like.device:
+        raise ValueError(
+            f"target: expected device {like.device}, got {target.device}; move it "
+            f"with target.to({name}.device)"
+        )
+
+
 def reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
     """Mean, sum, or ``x`` itself (``"none"``).
 

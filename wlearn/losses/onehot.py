@@ -25,6 +25,7 @@ from torch import nn
 from wlearn._checks import as_tensor, check_cost_matrix, check_simplex
 from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses._common import check_reduction as _check_reduction
+from wlearn.losses._common import check_same_device as _check_same_device
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -72,11 +73,7 @@ def _check_class_target(
             f"{tuple(like.shape)}, got {tuple(target.shape)}; give one class index per "
             "position, without a class dimension (one-hot rows: target.argmax(1))"
         )
-    if target.device != like.device:
-        raise ValueError(
-            f"target: expected device {like.device}, got {target.device}; move it "
-            f"with target.to({name}.device)"
-        )
+    _check_same_device(target, like, name)
     bad = (target < 0) | (target >= C)
     if ignore_index is not None:
         bad &= target != ignore_index

@@ -23,6 +23,7 @@ from wlearn._checks import (
     check_simplex,
 )
 from wlearn.losses._common import check_reduction as _check_reduction
+from wlearn.losses._common import check_same_device as _check_same_device
 from wlearn.losses._common import reduce as _reduce
 from wlearn.ot import (
     _gkl,
@@ -61,11 +62,7 @@ def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
             f"target: expected the shape of input {tuple(input.shape)}, got "
             f"{tuple(target.shape)}{fix}"
         )
-    if target.device != input.device:
-        raise ValueError(
-            f"target: expected device {input.device} (that of input), got {target.device}; "
-            f"move it with target.to(input.device)"
-        )
+    _check_same_device(target, input, "input")
     return input.reshape(-1, K), target.reshape(-1, K)  # (B, K)
 
 

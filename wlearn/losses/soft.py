@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wlearn.losses._common import check_ignore_index as _check_ignore_index
+from wlearn.losses._common import check_same_device as _check_same_device
 from wlearn.losses.onehot import _check_class_target, _check_logits, _check_reduction
 from wlearn.losses.sinkhorn import SinkhornLoss
 
@@ -49,11 +50,7 @@ def _check_soft_target(target, logits: torch.Tensor) -> torch.Tensor:
             f"target: expected the logits' shape {tuple(logits.shape)}, got {tuple(target.shape)}"
             "; soft targets hold one probability per class along dim 1, like the logits"
         )
-    if target.device != logits.device:
-        raise ValueError(
-            f"target: expected device {logits.device}, got {target.device}; move it "
-            "with target.to(logits.device)"
-        )
+    _check_same_device(target, logits, "logits")
     return target
 
 
