@@ -266,7 +266,7 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     col_err = torch.full_like(mass, float("inf"))  # of the current plan; unknown before a step
     w = torch.ones_like(mass)[:, None] if omega != 1 else None  # (b, 1) per-pair omega
     best = torch.full_like(mass, float("inf"))
-    n_iter, running = 0, True
+    n_iter = 0
     for n_iter in range(max_iter + 1):
         s = kernel.lse_rows(ga)  # (b, K)
         row = torch.exp(fa / reg + s)  # row marginals of the current plans, (b, K)
@@ -276,7 +276,6 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
         if n_done:  # freeze the pairs that reached tol and shrink the active set
             f[idx[done]], g[idx[done]], errors[idx[done]] = fa[done], ga[done], err[done]
             if n_done == len(idx):
-                running = False
                 break
             keep = ~done
             idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, s = (
@@ -284,7 +283,8 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
             )
             err = err[keep]
             w = w[keep] if w is not None else None
-        if n_iter == max_iter:
+        if n_iter == max_iter:  # keep the unconverged pairs' last iterates
+            f[idx], g[idx], errors[idx] = fa, ga, err
             break
         f_new = reg * (laa - s)
         if w is None:  # plain Sinkhorn: the column marginals are exact after the g step
@@ -303,8 +303,6 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
         ga = torch.where(torch.isfinite(lba), ga + w * (g_new - ga), g_new)
         col = torch.exp(ga / reg + c)  # column marginals of the new plans
         col_err = (col - ba).abs().sum(-1) / mass
-    if running:  # max_iter reached: keep the unconverged pairs' last iterates
-        f[idx], g[idx], errors[idx] = fa, ga, err
     converged = bool((errors <= tol).all())
     return f, g, kernel, n_iter, converged, float(errors.max())
 
