@@ -42,25 +42,23 @@ def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
     for name, t in (("input", input), ("target", target)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    # Class indices where histograms are expected: the shape error says how to convert them.
+    one_hot_fix = (
+        f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
+        if target.ndim == 1 and not target.is_floating_point()
+        else ""
+    )
+    for name, t in (("input", input), ("target", target)):
         if t.ndim not in (1, 2) or t.shape[-1] != K:
-            fix = (
-                f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
-                if name == "target" and t.ndim == 1 and not t.is_floating_point()
-                else ""
-            )
+            fix = one_hot_fix if name == "target" else ""
             raise ValueError(
                 f"{name}: expected shape (B, {K}) to match M of shape ({K}, {K}), "
                 f"got {tuple(t.shape)}{fix}"
             )
     if input.shape != target.shape:
-        fix = (
-            f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
-            if target.ndim == 1 and not target.is_floating_point()
-            else ""
-        )
         raise ValueError(
             f"target: expected the shape of input {tuple(input.shape)}, got "
-            f"{tuple(target.shape)}{fix}"
+            f"{tuple(target.shape)}{one_hot_fix}"
         )
     _check_same_device(target, input, "input")
     return input.reshape(-1, K), target.reshape(-1, K)  # (B, K)
