@@ -74,7 +74,6 @@ def main(argv=None) -> int:
         f"{'max rel diff':>13} {'iters':>6} {'L1 err ours':>12} {'L1 err POT':>11}"
     )
     met = {}
-    pot = {}
     for reg in (0.1, 0.02):
         t0 = time.perf_counter()
         plans = [
@@ -84,7 +83,6 @@ def main(argv=None) -> int:
         t_pot = (time.perf_counter() - t0) * args.pairs / n_pot
         ref = np.array([float(np.sum(T * M)) for T in plans])
         err_pot = l1_marginal_error(np.stack(plans), a[:n_pot], b[:n_pot])
-        pot[reg] = (ref, t_pot, err_pot)
         for dtype in (torch.float64, torch.float32):
             for omega in (1.0, 1.8):
                 at, bt, Mt = (torch.as_tensor(v, device=device, dtype=dtype) for v in (a, b, M))
