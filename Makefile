@@ -55,17 +55,19 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	MPLBACKEND=agg WLEARN_STATIC=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
 
-# The built site in a headless browser (tests/test_site.py; needs `make course` first).
+# A built site in a headless browser (tests/test_site.py; SITE=build needs `make course` first).
+SITE ?= build
 site-test: $(STAMP)
-	WLEARN_SITE=build $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
+	WLEARN_SITE=$(SITE) $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # nbval checks every lesson's claims at the default size; the site built for the browser test
 # runs the lessons again at the demo size (same cells, same pages, half the time).
+# The steps run one after the other (no -j): the lessons share the machine's cores.
 test: $(STAMP)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
-	MPLBACKEND=agg WLEARN_STATIC=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory notebooks
 	WLEARN_SIZE=demo $(PY) tools/build_course.py --out build/test-site
-	WLEARN_SITE=build/test-site $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory site-test SITE=build/test-site
 
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name wlearn --display-name "Python (wlearn)"
