@@ -248,6 +248,8 @@ def test_lesson_page_has_nav_uses_and_local_mathjax(tmp_path, instructor):
     assert ("answer" in page) is instructor
     assert ("solution hidden: see the instructor build" in page) is not instructor
     assert ("wl-instructor" in page.split("<body", 1)[1][:80]) is instructor
+    download = (tmp_path / "download" / "01_l1.ipynb").read_text()
+    assert ("answer = 42" in download) is instructor
 
 
 def test_index_links_lessons_notebooks_and_api(tmp_path):

@@ -554,8 +554,12 @@ def mathjax_url(out: Path) -> str:
 
 
 def write_lesson(out: Path, nb, rows: list[dict], i: int, anchors, instructor: bool, mathjax: str):
-    """Write ``out/<stem>.html`` for lesson ``rows[i]`` from its executed notebook."""
+    """Write ``out/<stem>.html`` for lesson ``rows[i]`` from its executed notebook, and
+    ``out/download/<stem>.ipynb``, the notebook as the page shows it (learner site: without
+    the solution cells; ``out/notebooks/`` keeps the full executed copies for reuse)."""
     page_nb = for_site(nb, instructor)
+    (out / "download").mkdir(parents=True, exist_ok=True)
+    nbformat.write(page_nb, out / "download" / f"{rows[i]['stem']}.ipynb")
     resources = {
         "wl_css": SITE_CSS,
         "wl_top": nav_bar(rows, i) + uses_list(rows[i]["names"], anchors),
@@ -674,11 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         nbs.append(nb)
         print(f"   {seconds:6.1f} s  {status}{'  (reused)' if reused else ''}", flush=True)
-    (out / "download").mkdir(parents=True, exist_ok=True)
-    for i, (path, nb) in enumerate(zip(paths, nbs, strict=True)):
-        # What a reader downloads matches the page: on the learner site, without solutions
-        # (``notebooks/`` keeps the full executed notebooks for reuse by the other builds).
-        nbformat.write(for_site(nb, args.instructor), out / "download" / path.name)
+    for i, nb in enumerate(nbs):
         write_lesson(out, nb, rows, i, anchors, args.instructor, mathjax)
     write_index(out, rows, args.instructor, mathjax)
 
