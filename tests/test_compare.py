@@ -33,10 +33,8 @@ def test_recipe_builds_its_loss():
     assert isinstance(loss, WarmupCombinedLoss) and loss.term is None and ground is None
     loss, ground = Recipe("b", term="emd2", warmup=2).make_loss(4)
     assert isinstance(loss.term, SquaredEMDLoss) and loss.warmup == 2
-    loss, ground = Recipe("c", term="cost-matrix", ground="learned", mu=0.25, omega=2.0).make_loss(
-        4
-    )
-    assert isinstance(ground, HouGroundMatrix) and (ground.mu, ground.omega) == (0.25, 2.0)
+    loss, ground = Recipe("c", term="cost-matrix", ground="learned", mu=0.25, p=2.0).make_loss(4)
+    assert isinstance(ground, HouGroundMatrix) and (ground.mu, ground.p) == (0.25, 2.0)
     loss, ground = Recipe("d", term="cost-matrix", ground="line").make_loss(4)
     assert ground is None and torch.isfinite(loss.term.M).all()
 

@@ -269,10 +269,10 @@ def _smooth_by_four(y, n, keep=0.9):  # every class as if it had four neighbours
     return q
 
 
-def _jin_rank(D, mu, omega):  # bjin96/emd's variant of Hou's rank transform (lesson 07)
+def _jin_rank(D, mu, p):  # bjin96/emd's variant of Hou's rank transform (lesson 07)
     K = D.shape[0]
     r = D.argsort(1).argsort(1).double() / (K - 1)
-    return ((r + r.T) / 2) ** omega + mu
+    return ((r + r.T) / 2) ** p + mu
 
 
 WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF line

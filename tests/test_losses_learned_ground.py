@@ -22,26 +22,26 @@ from wlearn.losses import (
 )
 
 
-def _otm_update_cost_matrix(feas, labs, mu, omega, K):
+def _otm_update_cost_matrix(feas, labs, mu, p, K):
     """``update_cost_matrix`` as liu-xiaofeng/OTM (emd_loss.py) computes it, in NumPy/SciPy."""
     feas = feas / np.sum(feas, axis=1, keepdims=True)
     cent = np.stack([feas[labs == k].mean(0) for k in range(K)])
     cm = np.linalg.norm(cent[:, None, :] - cent[None, :, :], axis=2)
     for i in range(K):
-        cm[i] = [(st.percentileofscore(cm[i], a, "rank") / 100) ** omega for a in cm[i]]
+        cm[i] = [(st.percentileofscore(cm[i], a, "rank") / 100) ** p for a in cm[i]]
     cm = (cm + cm.T) / 2 - mu
     np.fill_diagonal(cm, 1.0)
     return cm
 
 
-@pytest.mark.parametrize("mu, omega", [(0.5, 1.0), (0.25, 2.0)])
-def test_hou_ground_matrix_matches_the_public_codes_rule(mu, omega):
+@pytest.mark.parametrize("mu, p", [(0.5, 1.0), (0.25, 2.0)])
+def test_hou_ground_matrix_matches_the_public_codes_rule(mu, p):
     rng = np.random.default_rng(0)
     K, N, d = 6, 90, 5
     labs = np.repeat(np.arange(K), N // K)
     feas = rng.random((N, d)) + labs[:, None] * rng.random(d) * 0.3  # class-dependent shift
-    ours = hou_ground_matrix(torch.as_tensor(feas), torch.as_tensor(labs), K, mu=mu, omega=omega)
-    ref = _otm_update_cost_matrix(feas, labs, mu, omega, K)
+    ours = hou_ground_matrix(torch.as_tensor(feas), torch.as_tensor(labs), K, mu=mu, p=p)
+    ref = _otm_update_cost_matrix(feas, labs, mu, p, K)
     np.testing.assert_allclose(ours.numpy(), ref, atol=1e-12)
 
 
@@ -49,14 +49,14 @@ def test_rank_transform_averages_ties_like_percentileofscore():
     D = torch.tensor([[0.0, 1.0, 1.0, 2.0], [1.0, 0.0, 3.0, 3.0], [1.0, 3.0, 0.0, 1.0]])
     D = torch.cat([D, torch.tensor([[2.0, 3.0, 1.0, 0.0]])])
     R = np.array([[st.percentileofscore(row, a, "rank") / 100 for a in row] for row in D.numpy()])
-    M = rank_transform(D, mu=0.0, omega=1.0)
+    M = rank_transform(D, mu=0.0, p=1.0)
     off = ~np.eye(4, dtype=bool)
     np.testing.assert_allclose(M.numpy()[off], ((R + R.T) / 2)[off], atol=1e-12)
     assert torch.equal(M, M.T) and (M.diagonal() == 1).all()
 
 
 def test_rank_transform_of_the_line_has_a_negative_band_beside_the_diagonal():
-    M = rank_transform(line(8, 1), mu=0.5, omega=1.0)
+    M = rank_transform(line(8, 1), mu=0.5, p=1.0)
     assert (M.diagonal(1) < 0).all()  # neighbours are rewarded
     assert M[0, 7] == pytest.approx(0.5)  # the farthest: rank 8/8 - 0.5
     assert M[3, 4] == pytest.approx(2.5 / 8 - 0.5)  # two neighbours tie at rank 2.5
@@ -73,7 +73,7 @@ def test_class_centroids_of_l1_normalised_features():
 
 
 def test_hou_ground_matrix_module_updates_and_is_nan_before():
-    G = HouGroundMatrix(3, mu=0.5, omega=1.0)
+    G = HouGroundMatrix(3, mu=0.5, p=1.0)
     assert not G.ready and torch.isnan(G.M).all()
     f = torch.rand(12, 4)
     t = torch.arange(12) % 3
@@ -152,7 +152,7 @@ def test_warmup_combined_loss_switches_after_the_warm_up():
     "make, err, match",
     [
         (lambda: rank_transform(torch.zeros(3, 2)), ValueError, "square"),
-        (lambda: rank_transform(line(3, 1), omega=0), ValueError, "omega"),
+        (lambda: rank_transform(line(3, 1), p=0), ValueError, "p"),
         (lambda: rank_transform(torch.full((2, 2), float("nan"))), ValueError, "finite"),
         (lambda: HouGroundMatrix(1), ValueError, "num_classes"),
         (

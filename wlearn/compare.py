@@ -74,7 +74,7 @@ class Recipe:
         For ``"cost-matrix"``: Hou's matrix learned from the penultimate features
         (:class:`wlearn.losses.HouGroundMatrix`, recomputed after every epoch from the end of
         the warm-up), or the same rank transform applied to the hand-made ``|i - j|``.
-    mu, omega : float
+    mu, p : float
         Shift and power of :func:`wlearn.losses.rank_transform` (XE-EMD1: 0.5 and 1).
 
     Introduced in notebooks/07_squared_emd.ipynb.
@@ -87,7 +87,7 @@ class Recipe:
     warmup: int = 0
     ground: str | None = None
     mu: float = 0.5
-    omega: float = 1.0
+    p: float = 1.0
 
     def __post_init__(self):
         if self.term not in _TERMS:
@@ -116,10 +116,10 @@ class Recipe:
         elif self.term == "emd2":
             term = SquaredEMDLoss()
         elif self.ground == "learned":
-            ground = HouGroundMatrix(K, mu=self.mu, omega=self.omega)
+            ground = HouGroundMatrix(K, mu=self.mu, p=self.p)
             term = CostMatrixLoss(ground)
         else:
-            term = CostMatrixLoss(rank_transform(line(K, 1), mu=self.mu, omega=self.omega))
+            term = CostMatrixLoss(rank_transform(line(K, 1), mu=self.mu, p=self.p))
         loss = WarmupCombinedLoss(
             term, weight=self.weight, ce_weight=self.ce_weight, warmup=self.warmup
         )

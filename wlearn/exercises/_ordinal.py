@@ -110,8 +110,8 @@ def _ex_07_2(r, fn):
 @_register(
     "07.3",
     "Hou's rank transform of a distance matrix (as the public code computes it)",
-    "a function hou_rank(D, mu, omega) -> (K, K) tensor: rank each entry within its row "
-    "(1 = smallest, ties averaged) and divide by K, raise to omega, symmetrise (M + M^T) / 2, "
+    "a function hou_rank(D, mu, p) -> (K, K) tensor: rank each entry within its row "
+    "(1 = smallest, ties averaged) and divide by K, raise to the power p, symmetrise (M + M^T) / 2, "
     "subtract mu, set the diagonal to 1; D (K, K) float64 tensor",
     (
         "the rank of D[i, j] in row i counts the entries below it, plus 1 (ties: their "
@@ -124,7 +124,7 @@ def _ex_07_3(r, fn):
 
     rng = _rng("07.3")
     got, exp, cases = [], [], []
-    for K, mu, omega in ((8, 0.5, 1.0), (5, 0.25, 2.0), (6, 0.5, 1.0)):
+    for K, mu, p in ((8, 0.5, 1.0), (5, 0.25, 2.0), (6, 0.5, 1.0)):
         D = rng.random((K, K))
         D = (D + D.T) / 2
         np.fill_diagonal(D, 0)
@@ -132,9 +132,9 @@ def _ex_07_3(r, fn):
             D[0, 3] = D[0, 4]
             D[2, 5] += 0.3
         D = torch.as_tensor(D)
-        case = f"K={K}, mu={mu}, omega={omega}" + (" (ties, asymmetric)" if K == 6 else "")
-        got.append(r.array(r.call(fn, D.clone(), mu, omega, case=case), "M", case, shape=(K, K)))
-        exp.append(rank_transform(D, mu=mu, omega=omega).numpy())
+        case = f"K={K}, mu={mu}, p={p}" + (" (ties, asymmetric)" if K == 6 else "")
+        got.append(r.array(r.call(fn, D.clone(), mu, p, case=case), "M", case, shape=(K, K)))
+        exp.append(rank_transform(D, mu=mu, p=p).numpy())
         cases.append(case)
     r.ok("shape (K, K) ok")
     r.close(

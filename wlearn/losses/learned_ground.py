@@ -5,23 +5,25 @@ matrix from the CNN's own features during training, with no prior on how the cla
 Only the abstract of the paper is in this course's library; **the rule implemented here is
 taken, second-hand, from public code**, each source cited where it is used:
 
-``liu-xiaofeng/OTM`` (GitHub; files ``emd_loss.py``, ``OTM-XE-EMD1.py``, ``OTM-XE-EMD2.py``)
-    Theano/Lasagne code for the Adience age folds whose loss functions and variant names
+``liu-xiaofeng/OTM`` (GitHub; ``emd_loss.py``, ``OTM-EMD.py``, ``OTM-XE-EMD1.py``,
+``OTM-XE-EMD2.py``, ``eval.py``)
+    Theano/Lasagne code for the Adience age folds, uploaded in 2023 under another project's name
+    (OTM; its README mentions a hierarchy tree), whose loss functions and variant names
     (XE-EMD1, XE-EMD2) appear to come from the authors' release (the project page,
     www3.cs.stonybrook.edu/~cvl/emd2.html, offers a code download). ``update_cost_matrix``:
     L1-normalise each training sample's penultimate features (the deterministic output of
     ``fc7``, averaged over the image and its mirror image), take each class's centroid over the
-    whole training set, the Euclidean distances
-    between centroids, replace each row by the percentile rank of its entries
-    (``scipy.stats.percentileofscore(row, a, 'rank') / 100``, so ``1/K .. 1``) raised to the
-    power ``omega``, symmetrise ``(M + M^T) / 2``, subtract ``mu`` and set the diagonal to 1.
+    whole training set, the Euclidean distances between centroids, replace each row by the
+    percentile rank of its entries (``scipy.stats.percentileofscore(row, a, 'rank') / 100``, so
+    ``1/K .. 1``) raised to the power ``omega`` (our ``p``, the course's power of a ground
+    distance), symmetrise ``(M + M^T) / 2``, subtract ``mu`` and set the diagonal to 1.
     ``cost_matrix_loss``: ``(h - y)^2 * M[k*, :]``, averaged over the batch *and* the classes,
     added to cross-entropy (weights ``XenWei``, ``CmWei`` from a ``constants.py`` that is not
     in the repository). Training: 4 epochs of cross-entropy alone (learning rate 10^-2.5), then
     the combined loss (2 10^-3; Nesterov momentum 0.98 throughout); the matrix is recomputed
     after every epoch from the 4th on. ``OTM-EMD.py`` trains the squared EMD (``emd_l2``)
-    alone from the first epoch; ``eval.py`` reports exact and 1-off accuracy. XE-EMD1: ``mu = 0.5, omega = 1``;
-    XE-EMD2: ``mu = 0.25, omega = 2``.
+    alone from the first epoch; ``eval.py`` reports exact and 1-off accuracy. XE-EMD1:
+    ``mu = 0.5, omega = 1``; XE-EMD2: ``mu = 0.25, omega = 2``.
 ``bjin96/emd`` (GitHub; ``loss_functions/emd.py``, ``run.py``)
     An independent TensorFlow re-implementation (2020-21, Adience). Same centroids of
     L1-normalised penultimate features, recomputed once per epoch (from the features of the
@@ -242,13 +244,13 @@ def class_centroids(features: torch.Tensor, target: torch.Tensor, num_classes: i
     return sums / counts.to(f)[:, None]
 
 
-def rank_transform(D: torch.Tensor, *, mu: float = 0.5, omega: float = 1.0) -> torch.Tensor:
+def rank_transform(D: torch.Tensor, *, mu: float = 0.5, p: float = 1.0) -> torch.Tensor:
     r"""Hou's transform of a distance matrix into a cost matrix: row ranks, power, shift.
 
     .. math::
 
         R_{ij} = \frac{\operatorname{rank}_i(D_{ij})}{K}, \qquad
-        M = \tfrac12 \big(R^{\omega} + (R^{\omega})^\top\big) - \mu, \qquad M_{kk} = 1,
+        M = \tfrac12 \big(R^{p} + (R^{p})^\top\big) - \mu, \qquad M_{kk} = 1,
 
     where :math:`\operatorname{rank}_i(D_{ij}) \in \{1, \dots, K\}` is the rank of
     :math:`D_{ij}` within row :math:`i` (ties get their average rank), so :math:`R_{ij}` is the
@@ -265,8 +267,8 @@ def rank_transform(D: torch.Tensor, *, mu: float = 0.5, omega: float = 1.0) -> t
         matters).
     mu : float
         The shift (XE-EMD1: 0.5, XE-EMD2: 0.25).
-    omega : float > 0
-        The power (XE-EMD1: 1, XE-EMD2: 2).
+    p : float > 0
+        The power (the public code's ``p``; XE-EMD1: 1, XE-EMD2: 2).
 
     Returns
     -------
@@ -278,20 +280,20 @@ def rank_transform(D: torch.Tensor, *, mu: float = 0.5, omega: float = 1.0) -> t
         raise ValueError(f"D: expected a square (K, K) matrix with K >= 2, got {tuple(D.shape)}")
     if not torch.isfinite(D).all():
         raise ValueError("D: expected finite distances, got NaN or inf entries")
-    if not float(omega) > 0:
-        raise ValueError(f"omega: expected a number > 0, got {omega!r}")
+    if not float(p) > 0:
+        raise ValueError(f"p: expected a number > 0, got {p!r}")
     K = D.shape[0]
     less = (D[:, None, :] < D[:, :, None]).sum(2)  # (K, K): entries of row i below D[i, j]
     equal = (D[:, None, :] == D[:, :, None]).sum(2)  # (K, K): ties, D[i, j] itself included
     R = (less.double() + (equal.double() + 1) / 2) / K  # (K, K): average rank / K, in [1/K, 1]
-    R = R.pow(float(omega))
+    R = R.pow(float(p))
     M = (R + R.T) / 2 - float(mu)
     M.fill_diagonal_(1.0)
     return M
 
 
 def hou_ground_matrix(
-    features: torch.Tensor, target: torch.Tensor, num_classes: int, *, mu=0.5, omega=1.0
+    features: torch.Tensor, target: torch.Tensor, num_classes: int, *, mu=0.5, p=1.0
 ) -> torch.Tensor:
     r"""The ground matrix Hou et al. learn from the network's features (as the public code does).
 
@@ -308,7 +310,7 @@ def hou_ground_matrix(
         Their true classes.
     num_classes : int
         ``K``.
-    mu, omega : float
+    mu, p : float
         Shift and power of :func:`rank_transform`.
 
     Returns
@@ -316,7 +318,7 @@ def hou_ground_matrix(
     torch.Tensor, shape (K, K), float64
     """
     c = class_centroids(features, target, num_classes)  # (K, d)
-    return rank_transform(torch.cdist(c, c), mu=mu, omega=omega)
+    return rank_transform(torch.cdist(c, c), mu=mu, p=p)
 
 
 class HouGroundMatrix(nn.Module):
@@ -335,19 +337,19 @@ class HouGroundMatrix(nn.Module):
         ``K`` (>= 2).
     mu : float
         Shift of :func:`rank_transform` (XE-EMD1: 0.5, XE-EMD2: 0.25).
-    omega : float > 0
-        Power of :func:`rank_transform` (XE-EMD1: 1, XE-EMD2: 2).
+    p : float > 0
+        Power of :func:`rank_transform` (the public code's ``p``; XE-EMD1: 1, XE-EMD2: 2).
 
     Introduced in notebooks/07_squared_emd.ipynb.
     """
 
-    def __init__(self, num_classes: int, *, mu: float = 0.5, omega: float = 1.0):
+    def __init__(self, num_classes: int, *, mu: float = 0.5, p: float = 1.0):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes!r}")
-        if not float(omega) > 0:
-            raise ValueError(f"omega: expected a number > 0, got {omega!r}")
-        self.mu, self.omega = float(mu), float(omega)
+        if not float(p) > 0:
+            raise ValueError(f"p: expected a number > 0, got {p!r}")
+        self.mu, self.p = float(mu), float(p)
         K = num_classes
         self.register_buffer("M", torch.full((K, K), float("nan"), dtype=torch.float64))
         self.register_buffer("distances", torch.zeros(K, K, dtype=torch.float64))
@@ -378,12 +380,12 @@ class HouGroundMatrix(nn.Module):
         c = class_centroids(features, target, K)  # (K, d)
         dist = torch.cdist(c, c)  # (K, K)
         self.distances = dist.to(self.distances.device)
-        self.M = rank_transform(dist, mu=self.mu, omega=self.omega).to(self.M.device)
+        self.M = rank_transform(dist, mu=self.mu, p=self.p).to(self.M.device)
         self.n_updates += 1
         return self.M.clone()
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.M.shape[0]}, mu={self.mu}, omega={self.omega}"
+        return f"num_classes={self.M.shape[0]}, mu={self.mu}, p={self.p}"
 
 
 def cost_matrix_loss(
