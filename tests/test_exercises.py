@@ -269,6 +269,12 @@ def _smooth_by_four(y, n, keep=0.9):  # every class as if it had four neighbours
     return q
 
 
+def _jin_rank(D, mu, p):  # bjin96/emd's variant of Hou's rank transform (lesson 07)
+    K = D.shape[0]
+    r = D.argsort(1).argsort(1).double() / (K - 1)
+    return ((r + r.T) / 2) ** p + mu
+
+
 WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF line
     "01.1": (_fn(lambda f: lambda s: float(s)), "W_2^2 against ot.emd off at shift s=2"),
     "01.2": (lambda ans, ctx: ((ans[0], ans[0]), ctx), "T1 and T2 are the same plan"),
@@ -313,6 +319,10 @@ WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF 
     "07.2": (
         _fn(lambda f: lambda z, t: -torch.log_softmax(z, 1).gather(1, t[:, None])[:, 0]),
         "loss against one_hot_wasserstein(logits, t, ground.step(line(C, 1))) off",
+    ),
+    "07.3": (
+        _fn(lambda f: _jin_rank),  # the other public source's ranks 0..K-1 over K-1, plus mu
+        "M against wlearn.losses.rank_transform off",
     ),
     "07.4": (
         _fn(lambda f: lambda s, q: (s.cumsum(1) - q.cumsum(1)).abs().sum(1)),  # that is W_1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wlearn.models import LinearSoftmax, SmallCNN
+from wlearn.models import MLP, LinearSoftmax, SmallCNN
 
 
 def test_linear_softmax_is_affine_and_proba_sums_to_one():
@@ -76,3 +76,30 @@ def test_bad_constructor_arguments(make, match):
 def test_cnn_rejects_wrong_image_size():
     with pytest.raises(ValueError, match="expected shape"):
         SmallCNN((8, 8))(torch.rand(2, 784))
+
+
+def test_mlp_logits_and_penultimate_features():
+    torch.manual_seed(0)
+    m = MLP(16, 3, hidden=(8, 5))
+    X = torch.rand(4, 4, 4)
+    f = m.penultimate(X)
+    assert f.shape == (4, 5) and (f >= 0).all()
+    assert torch.allclose(m(X), m.head(f))
+    assert m(X.reshape(4, 16)).shape == (4, 3)
+    with pytest.raises(ValueError, match="16 features"):
+        m(torch.rand(2, 15))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: MLP(0, 3), "in_features"),
+        (lambda: MLP(4, 1), "n_classes"),
+        (lambda: MLP(4, 3, hidden=()), "hidden"),
+        (lambda: MLP(4, 3, hidden=8), "hidden"),
+        (lambda: MLP(4, 3, hidden=(0,)), "hidden"),
+    ],
+)
+def test_mlp_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

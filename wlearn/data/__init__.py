@@ -10,7 +10,15 @@ from wlearn.data.mnist import (
     load_mnist5k,
     read_idx,
 )
-from wlearn.data.ordinal import OrdinalData, load_anes96_party, load_diabetes_ordinal
+from wlearn.data.ordinal import (
+    OrdinalData,
+    RotatedDigits,
+    load_anes96_party,
+    load_diabetes_ordinal,
+    load_rotated_digits,
+    rotate_images,
+    rotated_digits,
+)
 
 __all__ = [
     "DATA_ROOT",
@@ -23,6 +31,7 @@ __all__ = [
     "read_idx",
 ]
 __all__ += ["OrdinalData", "load_anes96_party", "load_diabetes_ordinal"]
+__all__ += ["RotatedDigits", "load_rotated_digits", "rotate_images", "rotated_digits"]
 
 from wlearn.data.tags import TagData, load_tags  # noqa: E402
 

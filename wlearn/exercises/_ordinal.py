@@ -1,7 +1,8 @@
-"""Self-checks of lesson 07: exact one-hot losses and the squared EMD on ordered classes.
+"""Self-checks of lesson 07: exact one-hot losses, the squared EMD, Hou's learned matrix.
 
 References are computed when a check runs: ``wlearn.losses`` (``one_hot_wasserstein``,
-``SquaredEMDLoss``; Liu et al. 2020 eq. 2 and 5, Hou et al. 2016).
+``SquaredEMDLoss``, ``rank_transform``; Liu et al. 2020 eq. 2 and 5; Hou et al. 2016 and the
+public code that describes its learned matrix, see :mod:`wlearn.losses.learned_ground`).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def _fmt_class(x):
 @_register(
     "07.1",
     "decoding by the lowest expected cost (the median for |i - j|)",
-    "a function bayes_decode(logits, D) -> (N,) classes: argmin_p sum_j s_j D[p, j], "
-    "s = softmax(logits); logits (N, C), D (C, C) tensors, rows = predicted class",
+    "a function bayes_decode(logits, M) -> (N,) classes: argmin_k sum_j h_j M[k, j], "
+    "h = softmax(logits); logits (N, K), M (K, K) tensors, rows = predicted class",
     (
-        "predicting p when the truth is j costs D[p, j]; average over j with the weights s_j",
-        "with D = |i - j| the minimiser is the median of s; D may be asymmetric",
+        "predicting k when the truth is j costs M[k, j]; average over j with the weights h_j",
+        "with M = |i - j| the minimiser is the median of h; M may be asymmetric",
     ),
 )
 def _ex_07_1(r, fn):
@@ -75,10 +76,10 @@ def _ex_07_1(r, fn):
 @_register(
     "07.2",
     "the one-hot loss with the step metric (Liu et al. eq. 5)",
-    "a function step_loss(logits, t) -> (N,): the one-hot Wasserstein loss with "
-    "ground.step(D), as a formula in s = softmax(logits); logits (N, C), t (N,) tensors",
+    "a function step_loss(logits, target) -> (N,): the one-hot Wasserstein loss with "
+    "ground.step(D), as a formula in h = softmax(logits); logits (N, K), target (N,) tensors",
     (
-        "with step(D) every wrong class costs 1 and the right one 0: sum_i s_i D[i, t] = ?",
+        "with step(D) every wrong class costs 1 and the right one 0: sum_k h_k M[k, k*] = ?",
         "the result does not depend on how far the wrong classes are",
     ),
 )
@@ -107,12 +108,54 @@ def _ex_07_2(r, fn):
 
 
 @_register(
+    "07.3",
+    "Hou's rank transform of a distance matrix (as the public code computes it)",
+    "a function hou_rank(D, mu, p) -> (K, K) tensor: rank each entry within its row "
+    "(1 = smallest, ties averaged) and divide by K, raise to the power p, symmetrise (M + M^T) / 2, "
+    "subtract mu, set the diagonal to 1; D (K, K) float64 tensor",
+    (
+        "the rank of D[i, j] in row i counts the entries below it, plus 1 (ties: their "
+        "average rank, what scipy.stats.rankdata(D, axis=1) gives); divide by K, not K - 1",
+        "the order matters: power first, then symmetrise, then subtract mu, then the diagonal",
+    ),
+)
+def _ex_07_3(r, fn):
+    from wlearn.losses import rank_transform
+
+    rng = _rng("07.3")
+    got, exp, cases = [], [], []
+    for K, mu, p in ((8, 0.5, 1.0), (5, 0.25, 2.0), (6, 0.5, 1.0)):
+        D = rng.random((K, K))
+        D = (D + D.T) / 2
+        np.fill_diagonal(D, 0)
+        if K == 6:  # ties within a row, and an asymmetric matrix
+            D[0, 3] = D[0, 4]
+            D[2, 5] += 0.3
+        D = torch.as_tensor(D)
+        case = f"K={K}, mu={mu}, p={p}" + (" (ties, asymmetric)" if K == 6 else "")
+        got.append(r.array(r.call(fn, D.clone(), mu, p, case=case), "M", case, shape=(K, K)))
+        exp.append(rank_transform(D, mu=mu, p=p).numpy())
+        cases.append(case)
+    r.ok("shape (K, K) ok")
+    r.close(
+        "M against wlearn.losses.rank_transform",
+        got,
+        exp,
+        cases,
+        atol=1e-6,
+        rtol=1e-6,
+        hint=r.ex.hints[0],
+    )
+    r.ok("your transform is the rule of the public code (update_cost_matrix)")
+
+
+@_register(
     "07.4",
     "the squared EMD of Hou et al. for soft targets",
-    "a function my_squared_emd(s, q) -> (N,): sum_k (CDF_k(s) - CDF_k(q))^2 for histograms "
-    "s, q (N, C) (tensors) on ordered classes",
+    "a function my_squared_emd(h, q) -> (N,): sum_k (F_k(h) - F_k(q))^2 for histograms "
+    "h, q (N, K) (tensors) on ordered classes",
     (
-        "CDF_k(s) = s[:, :k + 1].sum(1): torch.cumsum(s, dim=1)",
+        "F_k(h) = h[:, :k + 1].sum(1): torch.cumsum(h, dim=1)",
         "square the differences of the CDFs, not of the histograms, and do not take the "
         "absolute value (that would be W_1)",
     ),

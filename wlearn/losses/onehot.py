@@ -4,10 +4,10 @@
   With a one-hot target every unit of predicted mass must travel to the true class, so
   the transport problem has a single feasible plan and the loss is a weighted sum
   (Liu et al. 2020, Theorem 1, eq. 2).
-- :class:`SquaredEMDLoss`: ``C`` ordered classes with unit spacing, the squared distance
-  between cumulative distribution functions (Hou et al. 2016), one-hot or soft targets.
-- A ground matrix estimated from the network's own features is in
-  :mod:`wlearn.losses.learned_ground` (:class:`~wlearn.losses.LearnedGroundMatrix`).
+- :class:`SquaredEMDLoss`: ``K`` ordered classes with unit spacing, the squared distance
+  between cumulative histograms (Hou et al. 2016, Abstract), one-hot or soft targets.
+- Ground matrices estimated from the network's own features (Hou et al.'s rule as the public
+  code describes it, and an older variant) are in :mod:`wlearn.losses.learned_ground`.
 
 Ground-matrix convention (project-wide, Frogner et al. orientation): rows index the
 predicted mass, columns the target, so ``D[i, j]`` is the cost of predicting class ``i``
@@ -176,7 +176,7 @@ def one_hot_wasserstein(
         L(s, t) = \sum_i s_i\, D[i, t], \qquad s = \mathrm{softmax}(z),
 
     the transport cost of the only feasible plan (all mass goes to class ``t``;
-    Liu et al. 2020, Theorem 1, eq. 2; Hou et al. 2016). Gradient
+    Liu et al. 2020, Theorem 1, eq. 2). Gradient
     :math:`\partial L / \partial z_i = s_i (D[i, t] - L)`.
 
     Parameters
@@ -324,27 +324,29 @@ class OneHotWassersteinLoss(nn.Module):
 
 
 class SquaredEMDLoss(nn.Module):
-    r"""Squared EMD of Hou et al. 2016 (arXiv:1611.05916, abstract) on ``C`` ordered classes.
+    r"""Squared EMD of Hou et al. 2016 (arXiv:1611.05916, Abstract) on ``K`` ordered classes.
 
     .. math::
 
-        \mathrm{EMD}^2(p, t) = \sum_{k=1}^{C-1} \big(\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)\big)^2,
-        \qquad \mathrm{CDF}_k(p) = \sum_{i \le k} p_i, \quad p = \mathrm{softmax}(z),
+        \mathrm{EMD}^2(h, y) = \sum_{k=1}^{K-1} \big(F_k(h) - F_k(y)\big)^2,
+        \qquad F_k(h) = \sum_{k' \le k} h_{k'}, \quad h = \mathrm{softmax}(z),
 
-    on classes ``0 .. C-1`` with unit spacing, exact and O(C) (the last term, k = C, is
-    always 0). It is the squared L2 distance between CDFs (the Cramer distance; the ranked
-    probability score of forecasting). It is
-    *not* :math:`W_2^2`: on the line :math:`\sum_k |\mathrm{CDF}_k(p) - \mathrm{CDF}_k(t)|`
-    is :math:`W_1` (ground cost ``|i - j|``), while :math:`W_2^2` compares quantile
-    functions; for Dirac masses at ``i`` and ``j`` this loss equals ``|i - j|`` (= ``W_1``),
-    not ``(i - j)^2``. Hou et al. also multiply by a constant ``1/C``, which only rescales
-    the learning rate.
+    on classes ``0 .. K-1`` with unit spacing, exact and O(K) (the last term, k = K, is
+    always 0). **Normalisation:** summed over the ``K - 1`` terms, then averaged over the
+    samples (``reduction="mean"``). The public code attributed to Hou et al. (``emd_l2`` in
+    ``liu-xiaofeng/OTM``, ``emd_loss.py``) and the re-implementation ``bjin96/emd``
+    (``loss_functions/emd.py``) average over the ``K`` classes as well, a factor ``1/K`` that
+    only rescales the weight or the learning rate. It is the squared L2 distance between the
+    cumulative histograms (the Cramer distance; the ranked probability score of forecasting).
+    It is *not* :math:`W_2^2`: on the line :math:`\sum_k |F_k(h) - F_k(y)|` is :math:`W_1`
+    (ground cost ``|i - j|``), while :math:`W_2^2` compares quantile functions; for Dirac
+    masses at ``i`` and ``j`` this loss equals ``|i - j|`` (= ``W_1``), not ``(i - j)^2``.
 
     Parameters
     ----------
     reduction : {"mean", "sum", "none"}
 
-    Shapes: ``forward(logits, target)``: logits (N, C) or (N, C, d1, ..., dk); target either
+    Shapes: ``forward(logits, target)``: logits (N, K) or (N, K, d1, ..., dk); target either
     integer classes (N,) / (N, d1, ..., dk), or soft labels of the logits' shape with
     non-negative entries summing to one along dim 1 (e.g. rating histograms).
 

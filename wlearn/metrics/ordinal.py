@@ -1,17 +1,19 @@
-"""Metrics for ordered classes: accuracy, mean absolute class error, off-by-one accuracy.
+"""Metrics for ordered classes: accuracy, 1-off accuracy, mean absolute class error.
 
-Classes ``0, 1, ..., C-1`` are ordered with unit spacing. For predictions ``yhat`` and
+Classes ``0, 1, ..., K-1`` are ordered with unit spacing. For predictions ``yhat`` and
 truths ``y`` over ``n`` counted samples:
 
-- accuracy ``= (1/n) sum 1[yhat = y]``;
-- mean absolute class error (MAE) ``= (1/n) sum |yhat - y|`` (in classes);
-- off-by-one accuracy ``= (1/n) sum 1[|yhat - y| <= 1]`` (Hou et al. 2016 report it for ages).
+- (exact) accuracy ``= (1/n) sum 1[yhat = y]``;
+- 1-off (off-by-one) accuracy ``= (1/n) sum 1[|yhat - y| <= 1]``;
+- mean absolute class error (MAE) ``= (1/n) sum |yhat - y|`` (in classes).
 
-The order-aware metrics on which Hou et al. 2016 (arXiv:1611.05916, abstract: "datasets with
-strong inter-class relationships such as an ordering between classes") show the squared-EMD
-loss beating cross-entropy.
+Exact and 1-off accuracy, with arg-max decoding, are the two numbers the public code
+attributed to Hou et al. 2016 (arXiv:1611.05916, Abstract) computes (``diag_error`` in
+``liu-xiaofeng/OTM``, ``eval.py``; ``one_off_accuracy`` in ``bjin96/emd``,
+``metrics/accuracy.py``). The MAE in classes is this course's addition: it says how far the
+mistakes land.
 
-:class:`OrdinalMetrics` accumulates a ``(C, C)`` confusion matrix on the device with
+:class:`OrdinalMetrics` accumulates a ``(K, K)`` confusion matrix on the device with
 ``torch.bincount`` (``reset/update/compute``); the functions are one-shot versions.
 
 Introduced in notebooks/07_squared_emd.ipynb.
@@ -74,7 +76,7 @@ class OrdinalMetrics:
     Parameters
     ----------
     num_classes : int
-        ``C`` (>= 2).
+        ``K`` (>= 2).
     ignore_index : int or None
         Target value to skip.
     device : torch.device or str, optional
@@ -113,7 +115,7 @@ class OrdinalMetrics:
 
         Parameters
         ----------
-        pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+        pred : torch.Tensor, shape (N, ...) integer, or (N, K, ...) floating
             Predicted classes of ``target``'s shape, or scores whose arg-max over dim 1 is
             taken.
         target : torch.Tensor, shape (N, ...), integer
@@ -126,7 +128,7 @@ class OrdinalMetrics:
         self._conf += torch.bincount(idx, minlength=C * C).view(C, C)  # rows truth, cols pred
 
     def confusion(self) -> torch.Tensor:
-        """A copy of the ``(C, C)`` confusion matrix: rows = truth, columns = prediction."""
+        """A copy of the ``(K, K)`` confusion matrix: rows = truth, columns = prediction."""
         if self._conf is None:
             return torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)
         return self._conf.clone()
@@ -160,7 +162,7 @@ def accuracy(pred, target, *, ignore_index: int | None = None) -> float:
 
     Parameters
     ----------
-    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+    pred : torch.Tensor, shape (N, ...) integer, or (N, K, ...) floating
         Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
     target : torch.Tensor, shape (N, ...), integer
         True classes.
@@ -181,7 +183,7 @@ def mean_absolute_class_error(pred, target, *, ignore_index: int | None = None) 
 
     Parameters
     ----------
-    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+    pred : torch.Tensor, shape (N, ...) integer, or (N, K, ...) floating
         Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
     target : torch.Tensor, shape (N, ...), integer
         True classes.
@@ -198,12 +200,12 @@ def mean_absolute_class_error(pred, target, *, ignore_index: int | None = None) 
 
 
 def off_by_one_accuracy(pred, target, *, ignore_index: int | None = None) -> float:
-    """Fraction with ``|yhat - y| <= 1`` (the off-by-one accuracy Hou et al. 2016 report for
-    age groups).
+    """Fraction with ``|yhat - y| <= 1``: the 1-off accuracy of the public code attributed to
+    Hou et al. 2016 (``diag_error`` in ``liu-xiaofeng/OTM``).
 
     Parameters
     ----------
-    pred : torch.Tensor, shape (N, ...) integer, or (N, C, ...) floating
+    pred : torch.Tensor, shape (N, ...) integer, or (N, K, ...) floating
         Predicted classes of ``target``'s shape, or scores (arg-max over dim 1).
     target : torch.Tensor, shape (N, ...), integer
         True classes.

@@ -2,8 +2,9 @@
 
 from wlearn.models.cnn import SmallCNN
 from wlearn.models.linear import LinearSoftmax
+from wlearn.models.mlp import MLP
 
-__all__: list[str] = ["LinearSoftmax", "SmallCNN"]
+__all__: list[str] = ["LinearSoftmax", "MLP", "SmallCNN"]
 
 from wlearn.models.enet import ENet  # noqa: E402
 
