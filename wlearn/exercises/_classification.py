@@ -96,7 +96,7 @@ def _ex_04_3(r, fn):
             if abs(h.sum() - 1) > 1e-9 or (h < 0).any():
                 r.off(
                     f"h at {case} is not on the simplex: sum {h.sum():.6g}, minimum {h.min():.3g}",
-                    "normalize: h / h.sum()",
+                    "normalise h so that its entries sum to 1",
                 )
             # closed form; its tangent gradient M[:, k] + reg (log h + 1) is constant there
             exp.append(torch.softmax(-M[:, k] / reg, 0).numpy())
@@ -217,7 +217,8 @@ def _tags(rng, N, K):
     (
         "for every item: take the k highest scores, and for each proposed tag the distance to the "
         "nearest true tag; average over the k proposals, then over the items",
-        "np.argsort(-scores, axis=1)[:, :k] gives the proposals",
+        "sort each row of scores in decreasing order and keep the first k tag indices "
+        "(NumPy's argsort sorts in increasing order)",
     ),
 )
 def _ex_06_6(r, fn):
