@@ -309,7 +309,7 @@ WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF 
     "05.3": (_fn(lambda f: _smooth_by_four), "rows at n=3, keep=0.9 sum to"),
     "06.6": (
         _fn(lambda f: lambda S, Y, D, k: f(-S, Y, D, k)),  # the lowest scores
-        "C_K against wlearn.metrics.top_k_cost off",
+        "C_n against wlearn.metrics.top_k_cost off",
     ),
     "06.7": (
         _fn(lambda f: lambda t, z: (torch.xlogy(t, t) - t * z).sum(1)),  # no mass terms

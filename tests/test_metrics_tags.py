@@ -117,3 +117,31 @@ def test_bad_inputs():
     full[2] = 1
     with pytest.raises(ValueError, match="item 2"):
         tag_auc(S, full)
+
+
+def test_missed_tag_distance_by_hand_and_against_brute_force():
+    from wlearn.metrics import missed_tag_distance
+
+    # 4 tags on a line at 0, 1, 2, 5; item 0 has tag 0, item 1 tags 1 and 3
+    x = np.array([0.0, 1.0, 2.0, 5.0])
+    D = np.abs(x[:, None] - x[None])
+    Y = np.array([[1, 0, 0, 0], [0, 1, 0, 1]], dtype=float)
+    S = np.array([[4.0, 3.0, 2.0, 1.0], [1.0, 4.0, 3.0, 2.0]])  # top-2: (0, 1) and (1, 2)
+    miss, chance = missed_tag_distance(S, Y, D, 2)
+    # misses: tag 1 of item 0 (distance 1), tag 2 of item 1 (distance 1)
+    assert miss == pytest.approx(1.0)
+    # chance: item 0 over tags 1, 2, 3 -> (1 + 2 + 5) / 3; item 1 over tags 0, 2 -> (1 + 1) / 2
+    assert chance == pytest.approx(((1 + 2 + 5) / 3 + 1) / 2)
+    S2, Y2, D2 = _problem(seed=3)
+    miss2, chance2 = missed_tag_distance(S2, Y2, D2, 3)
+    dist, pool = [], []
+    for s, y in zip(S2, Y2, strict=True):
+        true = [j for j in range(len(y)) if y[j]]
+        near = [min(D2[t, j] for j in true) for t in range(len(y))]
+        top = sorted(range(len(s)), key=lambda j: (-s[j], j))[:3]
+        dist += [near[t] for t in top if not y[t]]
+        pool.append(np.mean([near[t] for t in range(len(y)) if not y[t]]))
+    assert miss2 == pytest.approx(np.mean(dist)) and chance2 == pytest.approx(np.mean(pool))
+    assert np.isnan(missed_tag_distance(S, np.array([[1, 1, 0, 0], [0, 1, 1, 0]]), D, 2)[0])
+    with pytest.raises(ValueError, match="carries every tag"):
+        missed_tag_distance(S, np.ones((2, 4)), D, 1)

@@ -96,7 +96,7 @@ def _ex_04_3(r, fn):
             if abs(h.sum() - 1) > 1e-9 or (h < 0).any():
                 r.off(
                     f"h at {case} is not on the simplex: sum {h.sum():.6g}, minimum {h.min():.3g}",
-                    "normalize: h / h.sum()",
+                    "normalise h so that its entries sum to 1",
                 )
             # closed form; its tangent gradient M[:, k] + reg (log h + 1) is constant there
             exp.append(torch.softmax(-M[:, k] / reg, 0).numpy())
@@ -211,13 +211,14 @@ def _tags(rng, N, K):
 
 @_register(
     "06.6",
-    "the top-K cost C_K of tag proposals",
-    "a function my_top_k_cost(scores, Y, D, k) -> float: C_K averaged over items; scores (N, K) "
-    "and Y (N, K) 0/1 NumPy arrays, D (K, K) distances",
+    "the top-n cost C_n of tag proposals (Frogner et al.: top-K cost)",
+    "a function my_top_k_cost(scores, Y, D, k) -> float: C_n (n = k proposed tags) averaged "
+    "over items; scores (N, K) and Y (N, K) 0/1 NumPy arrays, D (K, K) distances",
     (
         "for every item: take the k highest scores, and for each proposed tag the distance to the "
         "nearest true tag; average over the k proposals, then over the items",
-        "np.argsort(-scores, axis=1)[:, :k] gives the proposals",
+        "sort each row of scores in decreasing order and keep the first k tag indices "
+        "(NumPy's argsort sorts in increasing order)",
     ),
 )
 def _ex_06_6(r, fn):
@@ -233,13 +234,13 @@ def _ex_06_6(r, fn):
             case = f"N={N}, K={K}, k={k}"
             got.append(
                 r.array(
-                    r.call(fn, S.copy(), Y.copy(), D.copy(), k, case=case), "C_K", case, shape=()
+                    r.call(fn, S.copy(), Y.copy(), D.copy(), k, case=case), "C_n", case, shape=()
                 )
             )
             exp.append(top_k_cost(S, Y, D, k))
             cases.append(case)
     r.close(
-        "C_K against wlearn.metrics.top_k_cost",
+        "C_n against wlearn.metrics.top_k_cost",
         got,
         exp,
         cases,

@@ -320,9 +320,11 @@ def p_metric(probs_by_p: Mapping, labels, *, digit: int = 4, static=None) -> Exp
         colors = ["k" if k == digit else "C0" for k in range(K)]
         axes[0].bar(range(K), s["cost"], color=colors)
         axes[0].set_ylim(0, 1)
+        axes[0].set_ylabel(f"cost M[k, {digit}] (scaled into [0, 1))")
         axes[0].set_title(f"p = {p:g}: cost M[k, {digit}] of predicting k", fontsize=9)
         axes[1].bar(range(K), s["profile"], color=colors)
         axes[1].set_ylim(0, 1)
+        axes[1].set_ylabel("mean predicted probability")
         axes[1].set_title(
             f"p = {p:g}, digit {digit}: P({digit}) = {s['p_true']:.2f}\n"
             f"mean predicted distribution",

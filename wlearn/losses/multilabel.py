@@ -136,7 +136,7 @@ class WassersteinKLLoss(nn.Module):
     M : tensor or array, shape (K, K)
         Ground cost between tags.
     reg : float
-        Entropic regularization ``1/lambda``.
+        Entropic regularisation epsilon (Frogner et al. write ``1/lambda``).
     alpha : float
         Weight of the KL term, ``>= 0`` (0: Wasserstein alone).
     unbalanced : bool

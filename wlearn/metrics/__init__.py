@@ -15,6 +15,12 @@ from wlearn.metrics.segmentation import ConfusionMatrix, mean_severity  # noqa: 
 
 __all__ += ["ConfusionMatrix", "mean_severity"]
 
-from wlearn.metrics.tags import tag_auc, top_k_cost, top_k_cost_curve, top_k_tags  # noqa: E402
+from wlearn.metrics.tags import (  # noqa: E402
+    missed_tag_distance,
+    tag_auc,
+    top_k_cost,
+    top_k_cost_curve,
+    top_k_tags,
+)
 
-__all__ += ["tag_auc", "top_k_cost", "top_k_cost_curve", "top_k_tags"]
+__all__ += ["missed_tag_distance", "tag_auc", "top_k_cost", "top_k_cost_curve", "top_k_tags"]

@@ -1,4 +1,8 @@
-"""Tag-prediction metrics (Frogner et al. 2015, Sec. 6.2): the top-K cost and the AUC.
+"""Tag-prediction metrics (Frogner et al. 2015, Sec. 6.2): the top-n cost and the AUC.
+
+Frogner et al. call the top-n cost :math:`C_n` the "top-K cost" :math:`C_K`; the course keeps
+:math:`K` for the number of classes (here: tags), so the number of proposed tags is :math:`n`
+(the functions keep the ``k`` of their names and arguments).
 
 Introduced in notebooks/06_tag_prediction.ipynb.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["tag_auc", "top_k_cost", "top_k_cost_curve", "top_k_tags"]
+__all__ = ["missed_tag_distance", "tag_auc", "top_k_cost", "top_k_cost_curve", "top_k_tags"]
 
 _CHUNK = 256  # items per block when gathering distances, bounds memory at _CHUNK * k * K
 
@@ -80,7 +84,7 @@ def _check_k(k, K: int, name: str = "k") -> int:
 
 def top_k_tags(scores, k: int) -> np.ndarray:
     """Indices of the ``k`` highest-scoring tags of every item, best first (ties: lower index):
-    the tag proposals whose top-K cost Frogner et al. 2015 measure (Sec. 6.2).
+    the tag proposals whose top-n cost Frogner et al. 2015 measure (Sec. 6.2).
 
     Parameters
     ----------
@@ -98,7 +102,7 @@ def top_k_tags(scores, k: int) -> np.ndarray:
 
 
 def top_k_cost_curve(scores, tag_sets, D, max_k: int) -> np.ndarray:
-    """Top-K cost for every K = 1..max_k (Frogner et al. 2015, Sec. 6.2; see
+    """Top-n cost for every n = 1..max_k (Frogner et al. 2015, Sec. 6.2; see
     :func:`top_k_cost`).
 
     Parameters
@@ -115,7 +119,7 @@ def top_k_cost_curve(scores, tag_sets, D, max_k: int) -> np.ndarray:
     Returns
     -------
     np.ndarray, shape (max_k,)
-        Entry ``K - 1`` is :math:`C_K` averaged over the items.
+        Entry ``n - 1`` is :math:`C_n` averaged over the items.
     """
     S = _scores(scores)
     N, K = S.shape
@@ -132,11 +136,11 @@ def top_k_cost_curve(scores, tag_sets, D, max_k: int) -> np.ndarray:
 
 
 def top_k_cost(scores, tag_sets, D, k: int) -> float:
-    """The top-K cost of Frogner et al. (2015, Sec. 6.2), averaged over items:
+    """The top-n cost of Frogner et al. (2015, Sec. 6.2; their "top-K cost"), averaged over items:
 
-    .. math:: C_K = \\frac{1}{K} \\sum_{k=1}^{K} \\min_j d(\\hat k_k, k_j),
+    .. math:: C_n = \\frac{1}{n} \\sum_{m=1}^{n} \\min_j d(\\hat k_m, k_j),
 
-    where :math:`\\hat k_1, \\dots, \\hat k_K` are the K highest-scoring tags of an item and
+    where :math:`\\hat k_1, \\dots, \\hat k_n` are the n highest-scoring tags of an item and
     :math:`\\{k_j\\}` its ground-truth tags. A proposal that is a true tag costs 0; a proposal
     that is merely semantically close costs little.
 
@@ -149,13 +153,60 @@ def top_k_cost(scores, tag_sets, D, k: int) -> float:
     D : array or tensor, shape (K_tags, K_tags)
         Ground distance between tags (the same ``d`` as the loss's metric, before any power).
     k : int
-        Number of proposed tags, ``1 <= k <= K_tags``.
+        Number of proposed tags :math:`n`, ``1 <= k <= K_tags``.
 
     Returns
     -------
     float
     """
     return float(top_k_cost_curve(scores, tag_sets, D, k)[-1])
+
+
+def missed_tag_distance(scores, tag_sets, D, k: int) -> tuple[float, float]:
+    """How far the proposals that miss the true tags are from them, against chance.
+
+    Among the ``k`` highest-scoring tags of each item, the proposals that are *not* true tags
+    ("misses") are scored by their distance to the nearest true tag of the item,
+    :math:`\\min_j d(\\hat k, k_j)`; the chance level is the same distance averaged over all the
+    tags that are not true tags of the item (a proposal drawn at random among them). A miss
+    that is semantically relevant (Frogner et al. 2015, Fig. 7: proposals "semantically
+    relevant, despite overlapping very little with the ground truth") is closer than chance.
+
+    Parameters
+    ----------
+    scores : array or tensor, shape (N, K_tags)
+        Predicted scores (higher = more confident).
+    tag_sets : 0/1 array or tensor, shape (N, K_tags), or N collections of tag indices
+        The true tags; every item needs at least one true tag and one other tag.
+    D : array or tensor, shape (K_tags, K_tags)
+        Ground distance between tags.
+    k : int
+        Number of proposed tags, ``1 <= k <= K_tags``.
+
+    Returns
+    -------
+    (float, float)
+        The mean distance of the misses to the nearest true tag (over all misses of all items;
+        NaN if there is no miss), and the chance level (mean over items of the mean over their
+        non-true tags).
+
+    Introduced in notebooks/06_tag_prediction.ipynb (Fig. 7).
+    """
+    S = _scores(scores)
+    N, K = S.shape
+    Y = _tag_mask(tag_sets, N, K)
+    D = _metric(D, K)
+    full = np.flatnonzero(Y.all(1))
+    if full.size:
+        raise ValueError(f"tag_sets: item {full[0]} carries every tag, it has no possible miss")
+    top = top_k_tags(S, _check_k(k, K))  # (N, k)
+    missed, chance = [], np.empty(N)
+    for n in range(N):
+        near = D[:, Y[n]].min(1)  # (K,) distance from every tag to the nearest true tag
+        chance[n] = near[~Y[n]].mean()
+        missed.append(near[top[n][~Y[n, top[n]]]])
+    missed = np.concatenate(missed)
+    return (float(missed.mean()) if missed.size else float("nan")), float(chance.mean())
 
 
 def tag_auc(scores, tag_sets, average: str = "samples") -> float:

@@ -1,4 +1,7 @@
-"""Multiclass linear model: logits ``z = W x + b``, probabilities ``softmax(z)``.
+"""Multiclass linear model: logits ``z = Theta x + c``, probabilities ``h = softmax(z)``.
+
+The course's notation (docs/notation.md): :math:`\\Theta` is ``linear.weight`` (K, D) and
+:math:`c` is ``linear.bias`` (K,); the letter :math:`W` is kept for the Wasserstein loss.
 
 The hypothesis class of Frogner et al. 2015 (Sec. 5: ``H = s o H_o``, a softmax over a
 base model; Sec. 6.2 and App. E.1: a linear model).
@@ -42,7 +45,7 @@ class LinearSoftmax(nn.Module):
         self.linear = nn.Linear(in_features, n_classes)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """Logits ``W x + b``.
+        """Logits ``z = Theta x + c``.
 
         Parameters
         ----------
@@ -63,7 +66,7 @@ class LinearSoftmax(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``softmax(W x + b)``.
+        """Class probabilities ``h = softmax(Theta x + c)``.
 
         Parameters
         ----------
