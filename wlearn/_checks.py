@@ -291,14 +291,16 @@ def check_nonnegative(t: torch.Tensor, name: str, *, fix: str | None = None) -> 
 
 
 def _real_scalar(x, name: str, expected: str, kind: str, fix: str | None) -> float:
-    """``x`` as a float if it is a real number (Python, NumPy or a one-element tensor), not a
-    bool or text; a TypeError naming ``name`` otherwise."""
+    """``x`` as a float if it is a real number (Python, NumPy, or a one-element array or
+    tensor), not a bool or text; a TypeError naming ``name`` otherwise."""
     ok = isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
     if isinstance(x, torch.Tensor):
         ok = x.numel() == 1 and not (x.is_complex() or x.dtype == torch.bool)
+    elif isinstance(x, np.ndarray):
+        ok = x.size == 1 and x.dtype.kind in "iuf"
     if not ok:
         raise TypeError(_with_fix(f"{name}: expected {expected}, got {x!r}", name, kind, fix))
-    return float(x)
+    return float(x.item() if isinstance(x, (np.ndarray, torch.Tensor)) else x)
 
 
 def check_positive_scalar(x, name: str, *, fix: str | None = None) -> float:
