@@ -22,6 +22,8 @@ from PIL import Image
 
 from wlearn.data.scenes import make_scene
 
+MIN_SIZE = 1
+"""Smallest ``--height`` and ``--width`` (0 would divide by zero in the scene layout)."""
 CITIES = {"train": ("aachen", "bochum", "bremen"), "val": ("frankfurt", "lindau", "munster")}
 
 
@@ -65,6 +67,9 @@ def main(argv=None) -> None:
             ap.error(
                 f"--{name.replace('_', '-')}: expected an integer >= 0, got {getattr(a, name)}"
             )
+    for name in ("height", "width"):
+        if getattr(a, name) < MIN_SIZE:
+            ap.error(f"--{name}: expected an integer >= {MIN_SIZE}, got {getattr(a, name)}")
     for split, n in (("train", a.n_train), ("val", a.n_val)):
         w = write_split(a.root, split, n, a.height, a.width, a.seed)
         print(f"{split}: {w} written, {n - w} already there, under {a.root}")

@@ -20,7 +20,12 @@
    check, lie under the expected top folder, and none escapes the target folder.
 3. Extraction: :func:`wlearn.data.download.safe_extract_zip` into a staging folder beside
    ``ROOT``; only when every archive has been extracted are ``gtFine/`` and ``leftImg8bit/``
-   moved into ``ROOT``. A bad archive leaves nothing behind.
+   moved into ``ROOT``, each with an ``OWNED`` file inside that says this script wrote it.
+   A bad archive leaves nothing behind. The script never deletes what it did not write: a
+   ``ROOT/gtFine/`` or ``ROOT/leftImg8bit/`` without that file (your own copy) stops it
+   before anything is downloaded or extracted; one with it (left by an interrupted run) is
+   replaced. A staging folder left by a run that was killed is removed by the next run
+   (:func:`wlearn.data.download.remove_stale_temps`: only unlocked ``.staging-*`` folders).
 4. Conversion: the official ``cityscapesscripts.preparation.createTrainIdLabelImgs`` writes
    ``*_gtFine_labelTrainIds.png`` beside the polygons (env ``CITYSCAPES_DATASET=ROOT``).
 5. ``ROOT/.prepared`` is written last; a re-run on a finished folder does nothing.
@@ -45,11 +50,15 @@ import zipfile
 from pathlib import Path
 
 from wlearn.data._common import DATA_ROOT
-from wlearn.data.download import safe_extract_zip
+from wlearn.data.download import claim_temp, remove_stale_temps, safe_extract_zip
 
 PACKAGES = {"gtFine_trainvaltest.zip": "gtFine", "leftImg8bit_trainvaltest.zip": "leftImg8bit"}
 """Official package name -> the top folder its members live in."""
 MARKER = ".prepared"
+OWNED = ".written-by-prepare_cityscapes"
+"""Written inside each top folder this script moves into ``--root``: only such a folder is
+ever replaced."""
+STAGING = ".staging-"
 
 
 def get_credentials() -> tuple[str, str]:
@@ -193,10 +202,26 @@ def verify(path: Path, top: str) -> None:
         )
 
 
+def check_root(root: Path) -> None:
+    """Stop, changing nothing, if ``root`` holds a ``gtFine/`` or ``leftImg8bit/`` that this
+    script did not write (no :data:`OWNED` file inside): it is never deleted."""
+    for top in PACKAGES.values():
+        d = root / top
+        if (d.exists() or d.is_symlink()) and not (d / OWNED).is_file():
+            raise SystemExit(
+                f"--root: {d} exists and was not written by this script (no {OWNED} file in "
+                "it); nothing was changed. It is never deleted: move it elsewhere, or pass "
+                "another --root"
+            )
+
+
 def extract_all(root: Path, archives: dict[str, Path]) -> None:
     """Extract every archive into a staging folder, then move the top folders into ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    for old in remove_stale_temps(root, STAGING, ""):  # left by a run that was killed
+        print(f"{old}: removed, left by an interrupted run")
+    check_root(root)
+    stage, fd = claim_temp(root, STAGING, "", directory=True)
     try:
         for name, path in archives.items():
             print(f"{name}: extracting")
@@ -206,12 +231,19 @@ def extract_all(root: Path, archives: dict[str, Path]) -> None:
                 raise SystemExit(f"{name}: refused ({e}); nothing was written") from None
         for name in archives:
             top = PACKAGES[name]
+            (stage / name / top / OWNED).write_text(
+                "written by data_scripts/prepare_cityscapes.py\n"
+            )
+        check_root(root)  # again, just before replacing: nothing of the user's is ever deleted
+        for name in archives:
+            top = PACKAGES[name]
             dest = root / top
-            if dest.exists():  # left by an interrupted earlier run (no marker): replace it
+            if dest.exists():  # ours, left by an interrupted earlier run: replace it
                 shutil.rmtree(dest)
             os.replace(stage / name / top, dest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        os.close(fd)
 
 
 def convert(root: Path) -> int:
@@ -239,6 +271,7 @@ def prepare(root, archives=None, *, credentials=None) -> Path:
     if (root / MARKER).is_file():
         print(f"{root}: already prepared ({MARKER} present); nothing to do")
         return root
+    check_root(root)  # before anything is downloaded or extracted
     archive_dir = Path(archives) if archives is not None else root / "archives"
     if archives is None:
         download(archive_dir, PACKAGES, credentials)

@@ -310,3 +310,78 @@ def test_corrupt_complete_part_then_failed_download_leaves_nothing(tmp_path, hom
     assert not (root / "archives" / part.name).exists()
     assert not any(part.parent.iterdir())  # neither the corrupt nor the cut file is kept
     assert sorted(p.name for p in root.iterdir()) == ["archives"]  # nothing extracted
+
+
+# --- what the script did not write is never deleted; what a killed run left is (issue 16) --
+@pytest.mark.parametrize("top", ["gtFine", "leftImg8bit"])
+def test_a_folder_of_the_user_in_root_is_never_deleted(tmp_path, home, top):
+    src = make_zips(tmp_path / "zips")
+    root = tmp_path / "cityscapes"
+    (root / top).mkdir(parents=True)
+    (root / top / "my_notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match=rf"--root: .*{top} exists and was not written by"):
+        pc.prepare(root, src)
+    assert (root / top / "my_notes.txt").read_text() == "mine"  # before: deleted, no prompt
+    assert sorted(p.name for p in root.iterdir()) == [top]  # nothing extracted, no staging
+    assert sorted(p.name for p in (root / top).iterdir()) == ["my_notes.txt"]
+
+
+def test_a_folder_left_by_an_interrupted_run_is_replaced(tmp_path, home):
+    src = make_zips(tmp_path / "zips")
+    root = tmp_path / "cityscapes"
+    (root / "gtFine" / "train").mkdir(parents=True)  # moved in, then the run stopped
+    (root / "gtFine" / pc.OWNED).write_text("written by data_scripts/prepare_cityscapes.py\n")
+    (root / "gtFine" / "train" / "half_written.png").write_bytes(b"")
+    pc.prepare(root, src)
+    assert (root / pc.MARKER).is_file() and (root / "gtFine" / pc.OWNED).is_file()
+    assert not (root / "gtFine" / "train" / "half_written.png").exists()
+    assert len(Cityscapes(root, "train")) == 2
+
+
+_KILLED_CHILD = """
+import importlib.util, sys, time
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("pc", {script!r})
+pc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pc)
+real = pc.safe_extract_zip
+
+def slow(archive, dest):  # extract, then hang inside the staging folder until killed
+    real(archive, dest)
+    (Path(dest).parent / "ready").write_text("")
+    time.sleep(60)
+
+pc.safe_extract_zip = slow
+pc.prepare(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path, home):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = make_zips(tmp_path / "zips")
+    root = tmp_path / "cityscapes"
+    child = tmp_path / "child.py"
+    child.write_text(
+        _KILLED_CHILD.format(script=str(REPO / "data_scripts" / "prepare_cityscapes.py"))
+    )
+    proc = subprocess.Popen([sys.executable, str(child), str(root), str(src)])
+    try:
+        for _ in range(1200):  # the child imports torch: up to 60 s
+            if list(root.glob(".staging-*/ready")) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the child exited ({proc.returncode}) before extracting"
+        (stage,) = root.glob(".staging-*")
+        assert pc.remove_stale_temps(root, pc.STAGING, "") == []  # alive: its lock holds
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert stage.is_dir() and any(stage.rglob("*.png"))  # what the kill left
+    pc.prepare(root, src)
+    assert not stage.exists() and not list(root.glob(".staging-*"))  # before: kept for ever
+    assert (root / pc.MARKER).is_file()

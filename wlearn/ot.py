@@ -8,8 +8,17 @@ Conventions (POT's names; Frogner et al. 2015 write ``lambda = 1/reg`` and ``gam
 - A batch of pairs is solved at once against one ``M``; a 1-D ``a`` or ``b`` is broadcast
   against a batched other.
 - ``value`` is always the transport cost :math:`\\langle T, M \\rangle` of the returned plan.
-- Inputs may be torch tensors (any device, float32 or float64) or NumPy arrays; results are
-  torch tensors on the input's device, in the input's dtype.
+- Inputs may be torch tensors (any device, float32 or float64), NumPy arrays, lists or
+  numbers; results are torch tensors on the input's device, in the measures' floating dtype
+  (float32 ``a``, ``b`` in, float32 out, whatever ``M``'s dtype; float32 NumPy arrays too);
+  integer and bool inputs are promoted, never truncated
+  (:func:`wlearn._checks.as_float_tensors`). Complex inputs are refused.
+- A batch of ``B = 0`` pairs gives empty results; ``K = 0`` bins is refused.
+- The solvers run without autograd: ``value`` and ``objective`` carry no gradient, and
+  calling ``backward`` through them raises an error that names the loss to train with
+  (:class:`wlearn.losses.SinkhornLoss`, :class:`~wlearn.losses.UnbalancedSinkhornLoss`,
+  :class:`~wlearn.losses.OneHotWassersteinLoss`), whose backward is Frogner et al.'s
+  Algorithm 1.
 
 Introduced in notebooks/01_optimal_transport.ipynb (emd), 02_sinkhorn.ipynb (sinkhorn) and
 03_unbalanced_relaxation.ipynb (unbalanced_sinkhorn).
@@ -25,7 +34,14 @@ import numpy as np
 import ot as pot
 import torch
 
-from wlearn._checks import as_tensor, check_cost_matrix, check_histograms, check_positive_scalar
+from wlearn._checks import (
+    as_float_tensors,
+    check_cost_matrix,
+    check_count,
+    check_histograms,
+    check_nonnegative_scalar,
+    check_positive_scalar,
+)
 from wlearn._kernels import choose_kernel
 
 __all__ = ["OTResult", "emd", "sinkhorn", "unbalanced_sinkhorn"]
@@ -77,11 +93,8 @@ class OTResult:
 
 def _prepare(a, b, M, *, balanced: bool):
     """Validate and convert; returns (a2, b2, M, batched, dtype, device) with a2, b2 (B, K)."""
-    ref = next((x for x in (a, b, M) if isinstance(x, torch.Tensor)), None)
-    M = as_tensor(M, "M", like=ref) if ref is not None else as_tensor(M, "M")
+    (a, b, M), _, _ = as_float_tensors(a=a, b=b, M=M, lead=("a", "b"))
     check_cost_matrix(M, "M")
-    a = as_tensor(a, "a", like=M)
-    b = as_tensor(b, "b", like=M)
     K = M.shape[0]
     check_histograms(a, "a", K)
     check_histograms(b, "b", K)
@@ -95,7 +108,7 @@ def _prepare(a, b, M, *, balanced: bool):
     if (ma <= 0).any() or (mb <= 0).any():
         name = "a" if (ma <= 0).any() else "b"
         raise ValueError(f"{name}: expected positive total mass, got a measure of total mass 0")
-    if balanced:
+    if balanced and B:
         rel = ((ma - mb).abs() / ma).max().item()
         if rel > MASS_RTOL:
             raise ValueError(
@@ -117,10 +130,58 @@ def _finish(batched: bool, dtype, *tensors):
     return out
 
 
-def _warn_not_converged(solver: str, max_iter: int, err: float, tol: float) -> None:
+def _empty(K: int, dtype, device, iterative: bool) -> OTResult:
+    """The result for a batch of ``B = 0`` pairs: every field with a leading 0."""
+    z = torch.zeros(0, dtype=dtype, device=device)
+    zk = torch.zeros(0, K, dtype=dtype, device=device)
+    plan = torch.zeros(0, K, K, dtype=dtype, device=device)
+    if not iterative:
+        return OTResult(value=z, _plan=plan, potentials=(zk, zk.clone()))
+    return OTResult(z, plan, (zk, zk.clone()), 0, True, z.clone())
+
+
+class _NoGradient(torch.autograd.Function):
+    """Identity on a solver's output whose backward raises: the solvers run without autograd,
+    and a loss built on their ``value`` would otherwise train on nothing, silently."""
+
+    @staticmethod
+    def forward(ctx, value, message, *inputs):
+        ctx.message = message
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, *grad):
+        raise RuntimeError(ctx.message)
+
+
+_LOSS_FOR = {
+    "emd": "wlearn.losses.OneHotWassersteinLoss (one-hot targets, exact) or "
+    "wlearn.losses.SinkhornLoss with a small reg (histograms); result.potentials[0] is a "
+    "subgradient in a (Frogner et al. 2015, eq. 5)",
+    "sinkhorn": "wlearn.losses.SinkhornLoss, whose backward is the dual potential "
+    "(Frogner et al. 2015, Algorithm 1)",
+    "unbalanced_sinkhorn": "wlearn.losses.UnbalancedSinkhornLoss, whose backward is "
+    "gamma_a (1 - T 1 / a) (Frogner et al. 2015, Algorithm 1)",
+}
+
+
+def _guard_gradient(solver: str, inputs, *outputs):
+    """``outputs`` unchanged when no input requires a gradient; otherwise attached to the
+    inputs through :class:`_NoGradient`, so that ``backward`` names the loss to use."""
+    needs = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if not needs or not torch.is_grad_enabled():
+        return outputs
+    msg = (
+        f"wlearn.ot.{solver}: its value carries no gradient (the solver runs without "
+        f"autograd); to train on this distance use {_LOSS_FOR[solver]}"
+    )
+    return tuple(None if o is None else _NoGradient.apply(o, msg, *needs) for o in outputs)
+
+
+def _warn_not_converged(solver: str, max_iter: int, err: float, tol: float, advice: str) -> None:
     warnings.warn(
         f"{solver} did not converge: error {err:.3g} > tol {tol:.3g} after max_iter={max_iter} "
-        f"iterations; increase max_iter (or reg)",
+        f"iterations; {advice}",
         RuntimeWarning,
         stacklevel=3,
     )
@@ -135,7 +196,8 @@ def emd(a, b, M) -> OTResult:
     Parameters
     ----------
     a, b : tensor or array, shape (K,) or (B, K)
-        Non-negative measures of equal total mass.
+        Non-negative measures of equal total mass, any mass (each pair is solved normalized
+        and its plan scaled back, so 1e-250 and 1e12 work as well as 1).
     M : tensor or array, shape (K, K)
         Non-negative ground cost.
 
@@ -146,14 +208,21 @@ def emd(a, b, M) -> OTResult:
         eq. 5); ``objective`` is ``None``.
     """
     a2, b2, M, batched, dtype, device = _prepare(a, b, M, balanced=True)
-    Mn = M.detach().cpu().double().numpy()
+    if a2.shape[0] == 0:
+        return _empty(M.shape[0], dtype, device, iterative=False)
+    Mn = np.ascontiguousarray(M.detach().cpu().double().numpy())
     values, plans, fs, gs = [], [], [], []
     an, bn = a2.detach().cpu().double().numpy(), b2.detach().cpu().double().numpy()
     for ai, bi in zip(an, bn, strict=True):
-        bi = bi * (ai.sum() / bi.sum())  # exact equality for the simplex solver
+        # POT's network simplex wants masses near 1 (1e-200 crashes it, 1e9 is "infeasible"):
+        # solve for the normalized measures, then scale the plan. The LP's dual constraints
+        # f_i + g_j <= M_ij do not involve the masses, so the potentials stay as they are.
+        mass = ai.sum()
+        ai, bi = np.ascontiguousarray(ai / mass), np.ascontiguousarray(bi / bi.sum())
         T, log = pot.emd(ai, bi, Mn, log=True)
         if log["warning"] is not None:
             raise RuntimeError(f"ot.emd failed: {log['warning']}")
+        T = T * mass
         values.append(float(np.sum(T * Mn)))
         plans.append(T)
         fs.append(log["u"])
@@ -163,21 +232,49 @@ def emd(a, b, M) -> OTResult:
         return torch.as_tensor(np.asarray(x), device=device)
 
     value, plan, f, g = _finish(batched, dtype, tt(values), tt(plans), tt(fs), tt(gs))
+    (value,) = _guard_gradient("emd", (a, b, M), value)
     return OTResult(value=value, _plan=plan, potentials=(f, g))
 
 
-def _iterate(step, max_iter: int, tol: float):
-    """Run ``step()`` (returns the current error, a float) until ``err <= tol``."""
+def _iterate(step, max_iter: int, tol: float, trace: dict | None = None):
+    """Run ``step()`` (returns the current error, a float) until ``err <= tol``; the error
+    after ``max_iter // 2`` steps goes to ``trace["err_half"]``."""
     err = float("inf")
     for it in range(1, max_iter + 1):
         err = step()
+        if trace is not None and it == max_iter // 2:
+            trace["err_half"] = err
         if err <= tol:
             return it, True, err
     return max_iter, False, err
 
 
-def _tol_floor(dtype) -> float:
-    return 20 * torch.finfo(dtype).eps
+def _tol_floor(dtype, ratio: float = 0.0) -> float:
+    """The smallest error ``dtype`` can resolve at ``ratio = max(M)/reg``.
+
+    The iterations work on ``f/reg`` and ``g/reg``, numbers as large as ``max(M)/reg``, whose
+    rounding, ``eps max(M)/reg``, is an error in ``log T`` that no further iteration removes
+    (measured in float32, K = 5..100, one-hot and soft targets: the marginal error stalls at
+    0.07-0.3 ``eps max(M)/reg`` for ``max(M)/reg`` = 1000-3000, 8.5e-6 at 1000). The floor
+    is that rounding, and never below ``20 eps`` (so unchanged up to ``max(M)/reg = 20``).
+    """
+    return torch.finfo(dtype).eps * max(20.0, ratio)
+
+
+def _advice(max_iter: int, err: float, err_half: float | None, tol: float, dtype, reg) -> str:
+    """What would make a run that stopped at ``max_iter`` reach ``tol``: more iterations when
+    the error still falls (how many, from its geometric rate between half way and the end),
+    else only a larger ``reg`` (or float64, when the compute dtype is float32)."""
+    steps = max_iter - max_iter // 2
+    falling = err_half is not None and 0 < err < 0.9 * err_half and steps >= 1
+    if not falling:
+        out = "more iterations will not help (the error has stopped falling): increase reg"
+        if dtype == torch.float32:
+            out += " or pass float64 inputs"
+        return out + f" (reg={reg:g})"
+    rate = (err / err_half) ** (1.0 / steps)  # geometric decrease per iteration
+    need = max_iter + int(np.ceil(np.log(tol / err) / np.log(rate)))
+    return f"increase max_iter to about {need:,}, or reg (reg={reg:g}) to converge faster"
 
 
 _SOR_WARMUP = 20
@@ -208,7 +305,9 @@ def check_omega(omega) -> float:
     return float(omega)
 
 
-def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
+def sinkhorn_potentials(
+    a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0, trace: dict | None = None
+):
     """Log-domain Sinkhorn on validated ``(B, K)`` measures. Internal to the solvers and losses.
 
     Each pair stops on its own: once the relative L1 errors of both marginals of its current
@@ -230,9 +329,14 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     reg : float
         Entropic regularization ``1/lambda``.
     max_iter, tol : int, float
-        Stopping rule of :func:`sinkhorn`.
+        Stopping rule of :func:`sinkhorn`; ``tol`` is floored at what the compute dtype can
+        resolve at ``max(M)/reg`` (see :func:`sinkhorn`).
     omega : float
         Overrelaxation weight, ``1 <= omega < 2`` (see :func:`check_omega`).
+    trace : dict, optional
+        Filled with ``tol`` (the tolerance in force, after the floor) and ``err_half`` (the
+        error at ``max_iter // 2`` of the pair that ends with the largest error), from which
+        a warning tells whether more iterations would help.
 
     Returns
     -------
@@ -245,7 +349,7 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     converged : bool
         Whether every pair reached ``tol``.
     err : float
-        The largest final marginal error.
+        The largest final marginal error (0 for ``B = 0``).
 
     Sinkhorn-Knopp for Frogner et al. 2015, eq. 6 (Sec. 4.1), in the log domain like POT's
     ``ot.bregman.sinkhorn_log``; overrelaxation after Thibault et al. 2017.
@@ -256,9 +360,14 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
     la, lb = a2.log(), b2.log()  # -inf on zero-mass bins
     f = torch.zeros_like(a2)
     g = torch.zeros_like(b2)
-    tol = max(tol, _tol_floor(cdt))
     B = a2.shape[0]
+    tol = max(tol, _tol_floor(cdt, float(M.max()) / reg))
+    if trace is not None:
+        trace["tol"] = tol
+    if B == 0:
+        return f, g, kernel, 0, True, 0.0
     errors = torch.full((B,), float("inf"), dtype=cdt, device=a2.device)
+    half = torch.full((B,), float("nan"), dtype=cdt, device=a2.device)  # errors at max_iter // 2
     # The active set: pairs still iterating, and their slices of every per-pair tensor.
     idx = torch.arange(B, device=a2.device)
     fa, ga, aa, ba, laa, lba = f, g, a2, b2, la, lb
@@ -271,6 +380,8 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
         s = kernel.lse_rows(ga)  # (b, K)
         row = torch.exp(fa / reg + s)  # row marginals of the current plans, (b, K)
         err = torch.maximum((row - aa).abs().sum(-1) / mass, col_err)  # (b,)
+        if trace is not None and n_iter == max_iter // 2:
+            half[idx] = err
         done = err <= tol
         n_done = int(done.sum())
         if n_done:  # freeze the pairs that reached tol and shrink the active set
@@ -284,7 +395,9 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
             err = err[keep]
             w = w[keep] if w is not None else None
         if n_iter == max_iter:  # keep the unconverged pairs' last iterates
-            f[idx], g[idx], errors[idx] = fa, ga, err
+            if n_iter:  # (after no iteration, fa and ga are f and g themselves)
+                f[idx], g[idx] = fa, ga
+            errors[idx] = err
             break
         f_new = reg * (laa - s)
         if w is None:  # plain Sinkhorn: the column marginals are exact after the g step
@@ -304,6 +417,8 @@ def sinkhorn_potentials(a2, b2, M, reg, *, max_iter, tol, omega: float = 1.0):
         col = torch.exp(ga / reg + c)  # column marginals of the new plans
         col_err = (col - ba).abs().sum(-1) / mass
     converged = bool((errors <= tol).all())
+    if trace is not None:
+        trace["err_half"] = float(half[errors.argmax()])
     return f, g, kernel, n_iter, converged, float(errors.max())
 
 
@@ -359,12 +474,17 @@ def sinkhorn(
     reg : float
         Entropic regularization ``reg = 1/lambda > 0``.
     max_iter : int
-        Maximum number of iterations; a warning names it if ``tol`` is not reached.
+        Maximum number of iterations, an integer >= 1. If ``tol`` is not reached a warning
+        says what would help: the ``max_iter`` that the error's rate of decrease predicts,
+        or, when the error has stopped falling, a larger ``reg`` (or float64 inputs).
     tol : float
-        A pair stops when the L1 errors of both marginals of its plan, relative to the mass,
-        are ``<= tol`` (with ``omega = 1`` the column marginals are exact after each
+        ``>= 0``. A pair stops when the L1 errors of both marginals of its plan, relative to
+        the mass, are ``<= tol`` (with ``omega = 1`` the column marginals are exact after each
         iteration); every pair stops on its own, so a batch returns what a loop over the pairs
-        returns. Floored at ``20 eps`` of the compute dtype (about 2.4e-6 in float32).
+        returns. Floored at what the compute dtype can resolve,
+        ``eps * max(20, max(M)/reg)``: the iterates ``f/reg`` reach ``max(M)/reg`` and are
+        rounded to ``eps`` of that (float32: 2.4e-6 down to ``reg = 0.05 max(M)``, 1.2e-4 at
+        ``reg = 1e-3 max(M)``).
     omega : float
         Overrelaxation weight, ``1 <= omega < 2`` (Thibault et al. 2017): ``1`` is plain
         Sinkhorn; about 1.5-1.9 takes several times fewer iterations at small ``reg``, for
@@ -378,19 +498,27 @@ def sinkhorn(
         ``reg sum T log T``).
     """
     reg = check_positive_scalar(reg, "reg")
+    max_iter = check_count(max_iter, "max_iter")
+    tol = check_nonnegative_scalar(tol, "tol")
     omega = check_omega(omega)
-    a2, b2, M, batched, dtype, _ = _prepare(a, b, M, balanced=True)
+    inputs = (a, b, M)
+    a2, b2, M, batched, dtype, device = _prepare(a, b, M, balanced=True)
+    if a2.shape[0] == 0:
+        return _empty(M.shape[0], dtype, device, iterative=True)
+    trace = {}
     with torch.no_grad():
         f, g, kernel, n_iter, converged, err = sinkhorn_potentials(
-            a2, b2, M, reg, max_iter=max_iter, tol=tol, omega=omega
+            a2, b2, M, reg, max_iter=max_iter, tol=tol, omega=omega, trace=trace
         )
         value, tlogt, _, _ = _plan_stats(kernel, f, g, 0.0)
         objective = value + reg * tlogt
         plan = _lazy_plan(kernel, f, g, 0.0, batched, dtype)
         f, g = fill_potentials(f, g, a2.to(f.dtype), b2.to(f.dtype), kernel, 1.0, 1.0)
     if not converged:
-        _warn_not_converged("sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
+        tip = _advice(max_iter, err, trace["err_half"], trace["tol"], f.dtype, reg)
+        _warn_not_converged("sinkhorn", max_iter, err, trace["tol"], tip)
     value, f, g, objective = _finish(batched, dtype, value, f, g, objective)
+    value, objective = _guard_gradient("sinkhorn", inputs, value, objective)
     return OTResult(value, plan, (f, g), n_iter, converged, objective)
 
 
@@ -431,7 +559,7 @@ def _gkl(w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return (torch.special.xlogy(w, w) - torch.special.xlogy(w, z) - w + z).sum(-1)
 
 
-def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
+def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol, trace: dict | None = None):
     """Fixed point of Frogner et al. 2015, Prop. 4.2, in the log domain on ``(B, K)`` measures.
 
     Returns ``(f, g, kernel, n_iter, converged, err)`` with
@@ -448,7 +576,11 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
     reg_m : (float, float)
         ``(gamma_a, gamma_b)``.
     max_iter, tol : int, float
-        Stopping rule of :func:`unbalanced_sinkhorn`.
+        Stopping rule of :func:`unbalanced_sinkhorn` (``tol`` floored as in
+        :func:`sinkhorn_potentials`).
+    trace : dict, optional
+        Filled with ``tol`` (after the floor) and ``err_half`` (the error after
+        ``max_iter // 2`` iterations), as in :func:`sinkhorn_potentials`.
 
     Returns
     -------
@@ -459,6 +591,7 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
     n_iter : int
     converged : bool
     err : float
+        The largest change of ``log u``, ``log v`` in the last iteration (0 for ``B = 0``).
     """
     ra, rb = reg_m
     kernel, cdt = choose_kernel(M, reg, M.dtype)
@@ -467,7 +600,11 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
     ka, kb = (ra / reg) / (ra / reg + 1), (rb / reg) / (rb / reg + 1)  # ga/(ga+1), gb/(gb+1)
     f = torch.zeros_like(a2)
     g = torch.zeros_like(b2)
-    tol = max(tol, _tol_floor(cdt))
+    tol = max(tol, _tol_floor(cdt, float(M.max()) / reg))
+    if trace is not None:
+        trace.update(tol=tol, err_half=None)
+    if a2.shape[0] == 0:
+        return f, g, kernel, 0, True, 0.0
 
     def step():
         nonlocal f, g
@@ -480,7 +617,7 @@ def unbalanced_potentials(a2, b2, M, reg, reg_m, *, max_iter, tol):
         f, g = f_new, g_new
         return max(df, dg) / reg  # largest change of log u, log v
 
-    n_iter, converged, err = _iterate(step, max_iter, tol)
+    n_iter, converged, err = _iterate(step, max_iter, tol, trace)
     return f, g, kernel, n_iter, converged, err
 
 
@@ -510,7 +647,8 @@ def unbalanced_sinkhorn(
     reg_m : float or (float, float)
         Marginal relaxation ``gamma > 0``, one value or ``(gamma_a, gamma_b)``.
     max_iter, tol : int, float
-        Stop when ``log u`` and ``log v`` change by at most ``tol`` (floored at ``20 eps``).
+        Stop when ``log u`` and ``log v`` change by at most ``tol`` (``>= 0``; floored as in
+        :func:`sinkhorn`) within ``max_iter`` iterations (an integer >= 1).
 
     Returns
     -------
@@ -521,10 +659,16 @@ def unbalanced_sinkhorn(
     """
     reg = check_positive_scalar(reg, "reg")
     pair = _reg_m_pair(reg_m)
-    a2, b2, M, batched, dtype, _ = _prepare(a, b, M, balanced=False)
+    max_iter = check_count(max_iter, "max_iter")
+    tol = check_nonnegative_scalar(tol, "tol")
+    inputs = (a, b, M)
+    a2, b2, M, batched, dtype, device = _prepare(a, b, M, balanced=False)
+    if a2.shape[0] == 0:
+        return _empty(M.shape[0], dtype, device, iterative=True)
+    trace = {}
     with torch.no_grad():
         f, g, kernel, n_iter, converged, err = unbalanced_potentials(
-            a2, b2, M, reg, pair, max_iter=max_iter, tol=tol
+            a2, b2, M, reg, pair, max_iter=max_iter, tol=tol, trace=trace
         )
         ac, bc = a2.to(f.dtype), b2.to(f.dtype)
         value, tlogt, row, col = _plan_stats(kernel, f, g, 1.0)
@@ -533,6 +677,8 @@ def unbalanced_sinkhorn(
         ka, kb = (pair[0] / reg) / (pair[0] / reg + 1), (pair[1] / reg) / (pair[1] / reg + 1)
         f, g = fill_potentials(f, g, ac, bc, kernel, ka, kb, shift=1.0)
     if not converged:
-        _warn_not_converged("unbalanced_sinkhorn", max_iter, err, max(tol, _tol_floor(f.dtype)))
+        tip = _advice(max_iter, err, trace["err_half"], trace["tol"], f.dtype, reg)
+        _warn_not_converged("unbalanced_sinkhorn", max_iter, err, trace["tol"], tip)
     value, f, g, objective = _finish(batched, dtype, value, f, g, objective)
+    value, objective = _guard_gradient("unbalanced_sinkhorn", inputs, value, objective)
     return OTResult(value, plan, (f, g), n_iter, converged, objective)

@@ -25,7 +25,9 @@ Introduced in notebooks/04_mnist_p_metric.ipynb.
 from __future__ import annotations
 
 import math
+import numbers
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -129,6 +131,18 @@ def _check_data(X, y, name_X="X", name_y="y"):
             f"{name_y}: expected shape (N,) or (N, K), got {tuple(y.shape)}; pass "
             "class indices (N,) or target rows (N, K)"
         )
+    for name, t in ((name_X, X), (name_y, y)):
+        if t.is_complex():
+            raise TypeError(
+                f"{name}: expected real numbers, got dtype {t.dtype}; pass {name}.real or "
+                f"{name}.abs()"
+            )
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            rows = (~torch.isfinite(t.reshape(len(t), -1))).any(1).nonzero()[:, 0]
+            raise ValueError(
+                f"{name}: expected finite values, got NaN/inf in {len(rows)} rows (first: "
+                f"{rows[:5].tolist()}); drop or impute those rows before training"
+            )
 
 
 def _prepare(logits: torch.Tensor, y: torch.Tensor, output: str, target: str):
@@ -144,9 +158,57 @@ def _prepare(logits: torch.Tensor, y: torch.Tensor, output: str, target: str):
 
 
 def _positive_int(x, name):
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
         raise ValueError(f"{name}: expected a positive integer, got {x!r}; pass an int >= 1")
-    return x
+    return int(x)  # np.int64 too
+
+
+HUGE_OUTPUT = 1e6
+"""Model outputs larger than this (a softmax saturates long before) mean runaway weights."""
+
+DIVERGENCE_FACTOR = 1e3
+""":func:`fit` warns once when an epoch's mean training loss exceeds this many times the
+loss of the first minibatch (in absolute value): the optimization is diverging."""
+
+
+def _all_finite(tensors) -> bool:
+    """Whether every tensor of ``tensors`` (``None`` entries skipped) is finite; one sync."""
+    flags = [torch.isfinite(t).all() for t in tensors if t is not None]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _check_step(model, loss, logits, epoch, step, lr, when):
+    """Raise FloatingPointError naming what became non-finite, and what would help."""
+    at = f"at epoch {epoch}, minibatch {step}"
+    params = [p.detach() for p in model.parameters()]
+    if when == "loss":
+        if not _all_finite([logits.detach()]):
+            raise FloatingPointError(
+                f"the model's outputs became NaN/inf {at} (inputs and weights finite): the "
+                f"weights have grown too large; lower lr (got {lr})"
+            )
+        big = logits.detach().abs().max().item()
+        if big > HUGE_OUTPUT:
+            raise FloatingPointError(
+                f"loss became {loss.item()} {at}: it overflowed for model outputs as large as "
+                f"{big:.3g}; the weights have grown too large, lower lr (got {lr})"
+            )
+        raise FloatingPointError(
+            f"loss became {loss.item()} {at} for finite model outputs (largest {big:.3g}): the "
+            "loss itself failed (a log of 0, or a batch in which no target counts: every one "
+            "at ignore_index); check output= and target=, which set what the loss receives"
+        )
+    if when == "grad":
+        raise FloatingPointError(
+            f"the gradient became NaN/inf {at} (loss {loss.item():.4g}, finite); stopped before "
+            "the optimizer step, the weights are unchanged: the loss's backward failed (NaN "
+            "inputs to it, or a loss with no gradient there)"
+        )
+    bad = sum(int((~torch.isfinite(p)).sum()) for p in params)
+    raise FloatingPointError(
+        f"the optimizer step {at} made {bad} weights NaN/inf (loss {loss.item():.4g} and "
+        f"gradient finite): the step overflowed; lower lr (got {lr})"
+    )
 
 
 def fit(
@@ -183,6 +245,7 @@ def fit(
     X : torch.Tensor, shape (N, ...)
     y : torch.Tensor, shape (N,) int64 labels, or (N, K) float targets
     n_epochs, lr, batch_size : int, float, int
+        Python or NumPy numbers (``np.int64``, ``np.float32``).
     output : {"logits", "proba"}
     target : {"index", "onehot"}
     optimizer : {"adam", "sgd"}
@@ -206,6 +269,18 @@ def fit(
     History
         Per-epoch training loss and validation metrics.
 
+    Raises
+    ------
+    ValueError
+        For bad arguments, NaN/inf in ``X`` or ``y`` (naming the rows), or a ``loss_fn``
+        that does not return a scalar (``reduction="none"``).
+    FloatingPointError
+        When the loss, its gradient or the weights after a step become NaN/inf, naming what
+        failed, the epoch and minibatch, and what would help. The loss and the gradient are
+        checked before the step (the weights are then unchanged), the weights after it, so
+        broken weights are never returned as if trained. A ``RuntimeWarning`` says when the
+        epoch loss grows :data:`DIVERGENCE_FACTOR` times above the first minibatch's.
+
     Introduced in notebooks/04_mnist_p_metric.ipynb.
     """
     _check_data(X, y)
@@ -214,8 +289,11 @@ def fit(
     _check_choice(optimizer, "optimizer", ("adam", "sgd"))
     n_epochs = _positive_int(n_epochs, "n_epochs")
     batch_size = _positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    if not (
+        isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
+    ):
         raise ValueError(f"lr: expected a finite number > 0, got {lr!r}; try lr=1e-3 with Adam")
+    lr = float(lr)  # np.float32 too
     if (X_val is None) != (y_val is None):
         raise ValueError(
             "X_val, y_val: expected both or neither; pass the validation labels "
@@ -234,25 +312,46 @@ def fit(
     hist = History(metrics={k: [] for k in metrics} if X_val is not None else {})
     t0 = time.perf_counter()
     bar = tqdm(range(n_epochs), desc=desc or "fit", disable=not progress, leave=False)
-    for _ in bar:
+    first, warned = None, False
+    params = list(model.parameters())
+    for epoch in bar:
         model.train()
         perm = torch.randperm(len(Xd), generator=gen).to(dev)
         total, n_seen = 0.0, 0
-        for start in range(0, len(Xd), batch_size):
+        for step, start in enumerate(range(0, len(Xd), batch_size), 1):
             idx = perm[start : start + batch_size]
-            inp, tgt = _prepare(model(Xd[idx]), yd[idx], output, target)
+            logits = model(Xd[idx])
+            inp, tgt = _prepare(logits, yd[idx], output, target)
             loss = loss_fn(inp, tgt)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {len(hist.train_loss) + 1}; lower lr "
-                    f"(got {lr})"
+            if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+                raise ValueError(
+                    f"loss_fn: expected a scalar loss, got {got}; construct the loss with "
+                    "reduction='mean' (reduction='none' gives one value per sample)"
                 )
+            if not torch.isfinite(loss):
+                _check_step(model, loss, logits, epoch + 1, step, lr, "loss")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if not _all_finite([p.grad for p in params]):
+                _check_step(model, loss, logits, epoch + 1, step, lr, "grad")
             opt.step()
-            total += loss.item() * len(idx)
+            if not _all_finite([p.detach() for p in params]):
+                _check_step(model, loss, logits, epoch + 1, step, lr, "weights")
+            value = loss.item()
+            first = abs(value) if first is None else first
+            total += value * len(idx)
             n_seen += len(idx)
         hist.train_loss.append(total / n_seen)
+        if not warned and first and abs(hist.train_loss[-1]) > DIVERGENCE_FACTOR * first:
+            warned = True
+            warnings.warn(
+                f"fit: the training loss grew from {first:.4g} (first minibatch) to "
+                f"{hist.train_loss[-1]:.4g} (epoch {epoch + 1} mean): the optimization is "
+                f"diverging; lower lr (got {lr})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if X_val is not None:
             proba = predict_proba(model, X_val, device=dev)
             for k, fn in metrics.items():

@@ -4,9 +4,17 @@ Every data script describes its files by a table of (file name, SHA-256, size)
 and a list of mirrors, then calls :func:`download`. A download streams into a
 temporary file beside the destination, is checked for size and SHA-256 and only
 then renamed into place (``os.replace``), so an interrupted or corrupt transfer
-leaves nothing behind and a re-run never trusts a half-written file. Archives
-are extracted by :func:`safe_extract_zip` / :func:`safe_extract_tar`, which
-refuse members that would land outside the target folder.
+leaves nothing behind and a re-run never trusts a half-written file. A server
+that sends more than the expected size, or too slowly, is cut off (``size``,
+``deadline``) and the next mirror is tried, as after any failure, HTTP or not.
+Archives are extracted by :func:`safe_extract_zip` / :func:`safe_extract_tar`,
+which refuse members that would land outside the target folder.
+
+A process killed outright (SIGKILL, a power cut) cannot clean up after itself:
+every temporary file or folder is made by :func:`claim_temp`, which holds a lock
+on it while its process lives, and the next run removes the unlocked ones of the
+same name pattern (:func:`remove_stale_temps`): what an earlier run left, and
+nothing else.
 
 No credentials are ever stored or sent: mirrors are plain public URLs.
 
@@ -16,18 +24,29 @@ Introduced in notebooks/04_mnist_p_metric.ipynb (``data_scripts/prepare_mnist.py
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: stale temporaries are removed unlocked
+    fcntl = None
+
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
+_MIN_RATE = 20_000
+"""Bytes per second below which a download of known size misses its default deadline."""
+_DEADLINE_UNKNOWN_SIZE_S = 3600
 
 
 class DownloadError(RuntimeError):
@@ -75,11 +94,127 @@ def _check_sha256(sha256: str) -> str:
     return s
 
 
-def _fetch(url: str, tmp: Path, timeout: float) -> None:
-    """Stream ``url`` into the open path ``tmp``."""
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock of ``fd`` without waiting; False if another process holds it."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def claim_temp(parent: str | os.PathLike, prefix: str, suffix: str = ".part", *, directory=False):
+    """Create a temporary file or folder ``parent/<prefix>XXXXXXXX<suffix>`` and lock it.
+
+    The lock (``flock``) lasts as long as the returned descriptor is open, and the kernel
+    drops it when the process dies, however it dies; :func:`remove_stale_temps` removes
+    only unlocked temporaries, so never one that a running process is writing.
+
+    Parameters
+    ----------
+    parent : path
+        Folder to create it in (it must exist).
+    prefix, suffix : str
+        Name pattern, as for :func:`tempfile.mkstemp`; the middle is 8 random characters.
+    directory : bool
+        Make a folder (:func:`tempfile.mkdtemp`) instead of a file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The new file or folder.
+    fd : int
+        Its open descriptor, holding the lock: ``os.close(fd)`` when done.
+
+    Used by :func:`download`, the extractors and ``data_scripts/prepare_cityscapes.py``
+    (full-size data; see notebooks/04_mnist_p_metric.ipynb).
+    """
+    if directory:
+        path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+        fd = os.open(path, os.O_RDONLY)
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
+        path = Path(name)
+    _lock(fd)  # new and unknown to any other process: always granted
+    return path, fd
+
+
+def remove_stale_temps(parent: str | os.PathLike, prefix: str, suffix: str = ".part") -> list:
+    """Remove the temporaries of :func:`claim_temp` left in ``parent`` by a killed run.
+
+    Only names made of ``prefix``, 8 characters of :mod:`tempfile`'s alphabet and ``suffix``
+    are considered, and of those only the ones no live process holds locked; anything else
+    in ``parent`` is left alone.
+
+    Parameters
+    ----------
+    parent : path
+        Folder to clean (nothing happens if it does not exist).
+    prefix, suffix : str
+        The pattern given to :func:`claim_temp`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+
+    Used by :func:`download`, the extractors and ``data_scripts/prepare_cityscapes.py``
+    (full-size data; see notebooks/04_mnist_p_metric.ipynb).
+    """
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix))
+    removed = []
+    for p in sorted(parent.iterdir()):
+        if not pattern.fullmatch(p.name) or p.is_symlink():
+            continue
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if not _lock(fd):
+                continue  # a live process is using it
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _fetch(url: str, out, timeout: float, deadline: float, limit: int | None) -> int:
+    """Stream ``url`` into the open binary file ``out``; returns the number of bytes.
+
+    Stops with :class:`DownloadError` as soon as more than ``limit`` bytes arrive (nothing
+    beyond ``limit`` is written) or ``deadline`` seconds have passed; each read waits at most
+    ``timeout`` seconds.
+    """
     req = urllib.request.Request(url, headers={"User-Agent": "wlearn-data-script"})
-    with urllib.request.urlopen(req, timeout=timeout) as r, open(tmp, "wb") as f:
-        shutil.copyfileobj(r, f, _CHUNK)
+    end = time.monotonic() + deadline
+    n = 0
+    with urllib.request.urlopen(req, timeout=min(timeout, deadline)) as r:
+        read = getattr(r, "read1", r.read)  # read1: what has arrived, without waiting for more
+        while True:
+            if time.monotonic() > end:
+                raise DownloadError(
+                    f"deadline: not finished after {deadline:g} s ({n} bytes received); "
+                    "pass a larger deadline= for a slow connection"
+                )
+            chunk = read(_CHUNK)
+            if not chunk:
+                return n
+            n += len(chunk)
+            if limit is not None and n > limit:
+                raise DownloadError(
+                    f"the server sent more than the expected {limit} bytes; stopped reading"
+                )
+            out.write(chunk)
 
 
 def download(
@@ -89,6 +224,7 @@ def download(
     size: int | None = None,
     *,
     timeout: float = _TIMEOUT_S,
+    deadline: float | None = None,
     quiet: bool = False,
 ) -> Path:
     """Download one file from the first mirror that serves it intact.
@@ -102,9 +238,14 @@ def download(
     sha256 : str
         Expected SHA-256 (64 hex digits).
     size : int, optional
-        Expected size in bytes, checked before the hash.
+        Expected size in bytes, checked before the hash; a mirror that sends more is cut
+        off at ``size`` bytes (nothing more is written) and the next one is tried.
     timeout : float
-        Seconds before a silent connection is given up.
+        Seconds before a silent connection is given up (each read).
+    deadline : float, optional
+        Seconds for each mirror's whole transfer, after which it is cut off and the next
+        mirror tried (a server that trickles bytes, or sends without end). Default:
+        ``timeout + size / 20 kB/s``, or one hour when ``size`` is unknown.
     quiet : bool
         Do not print progress lines.
 
@@ -117,9 +258,11 @@ def download(
     Raises
     ------
     DownloadError
-        When every mirror failed or served a wrong file; the message lists
-        the URLs tried, why each failed, and where to place the file by hand.
-        Nothing is left at ``dest`` or beside it.
+        When every mirror failed (HTTP errors, a server that is not HTTP or cuts
+        its reply, too many bytes, the deadline) or served a wrong file; the message
+        lists the URLs tried, why each failed, and where to place the file by hand.
+        Nothing is left at ``dest`` or beside it, and the ``.part`` files of an
+        earlier run that was killed are removed.
 
     Used by every ``data_scripts/prepare_*.py`` (full-size data; see notebooks/04_mnist_p_metric.ipynb).
     """
@@ -131,6 +274,13 @@ def download(
     sha256 = _check_sha256(sha256)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise ValueError(f"size: expected a non-negative integer or None, got {size!r}")
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if value is None and name == "deadline":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name}: expected a number of seconds > 0, got {value!r}")
+    if deadline is None:
+        deadline = _DEADLINE_UNKNOWN_SIZE_S if size is None else timeout + size / _MIN_RATE
     dest = Path(dest)
     if dest.exists():
         if sha256sum(dest) == sha256:
@@ -142,15 +292,15 @@ def download(
             "Delete it (it is corrupt or a different file) and run again."
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest.parent, f".{dest.name}.")  # left by a run that was killed
     failures = []
     for url in urls:
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(name)
+        tmp, fd = claim_temp(dest.parent, f".{dest.name}.")
         try:
             if not quiet:
                 print(f"{dest.name}: downloading {url}")
-            _fetch(url, tmp, timeout)
+            with open(fd, "wb", buffering=0, closefd=False) as out:
+                _fetch(url, out, timeout, deadline, size)
             got_size = tmp.stat().st_size
             if size is not None and got_size != size:
                 raise DownloadError(f"size {got_size} bytes, expected {size}")
@@ -161,10 +311,16 @@ def download(
             if not quiet:
                 print(f"{dest.name}: {got_size} bytes, SHA-256 verified")
             return dest
-        except (OSError, urllib.error.URLError, DownloadError, ValueError) as e:
-            failures.append(f"  {url}: {e}")
+        except (
+            OSError,  # URLError, timeouts, refused and reset connections
+            http.client.HTTPException,  # not HTTP (BadStatusLine), a cut reply (IncompleteRead)
+            DownloadError,
+            ValueError,
+        ) as e:
+            failures.append(f"  {url}: {type(e).__name__}: {e}")
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(fd)
     raise DownloadError(
         f"could not download {dest.name}; tried:\n" + "\n".join(failures) + "\n"
         f"If you are offline, fetch the file by other means and place it at {dest} "
@@ -237,13 +393,17 @@ def safe_extract_zip(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
                 "delete it and run the data script again"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-        try:
-            zf.extractall(tmp_dir)
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-    return _finish(tmp_dir, dest)
+        remove_stale_temps(dest.parent, f".{dest.name}.")  # left by a run that was killed
+        tmp_dir, fd = claim_temp(dest.parent, f".{dest.name}.", directory=True)
+        try:  # the lock is held until the rename
+            try:
+                zf.extractall(tmp_dir)
+            except BaseException:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                raise
+            return _finish(tmp_dir, dest)
+        finally:
+            os.close(fd)
 
 
 def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
@@ -292,20 +452,32 @@ def safe_extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> Pat
                         f"{archive}: link {m.name!r} -> {m.linkname!r} leaves the target folder"
                     )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-        try:
-            # ``filter="data"`` (Python >= 3.12, and security back-ports) re-checks each
-            # member; older Pythons rely on the checks above.
-            kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            for m in members:
-                tf.extract(m, tmp_dir, set_attrs=False, **kw)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise ValueError(f"archive: {archive} is truncated or corrupt ({e})") from None
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-    return _finish(tmp_dir, dest)
+        remove_stale_temps(dest.parent, f".{dest.name}.")  # left by a run that was killed
+        tmp_dir, fd = claim_temp(dest.parent, f".{dest.name}.", directory=True)
+        try:  # the lock is held until the rename
+            try:
+                # ``filter="data"`` (Python >= 3.12, and security back-ports) re-checks each
+                # member, resolving the links already extracted; older Pythons rely on the
+                # checks above.
+                kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                for m in members:
+                    tf.extract(m, tmp_dir, set_attrs=False, **kw)
+            except _FILTER_ERRORS as e:  # e.g. a chain of links that together leave the folder
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                raise UnsafeArchiveError(f"{archive}: refused, {e}") from None
+            except (tarfile.TarError, EOFError, OSError) as e:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                raise ValueError(f"archive: {archive} is truncated or corrupt ({e})") from None
+            except BaseException:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                raise
+            return _finish(tmp_dir, dest)
+        finally:
+            os.close(fd)
+
+
+_FILTER_ERRORS = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+"""What ``filter="data"`` raises for a member it refuses (Python >= 3.12 and back-ports)."""
 
 
 def _escapes(path: PurePosixPath) -> bool:

@@ -110,3 +110,64 @@ def reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return x.sum()
     return x
+
+
+def no_positions(like: torch.Tensor, reduction: str, shape) -> torch.Tensor:
+    """The loss of a batch in which no position counts (``B = 0``, or every target at
+    ``ignore_index``), as ``torch.nn.CrossEntropyLoss`` gives it: NaN for ``"mean"`` (0/0),
+    0 for ``"sum"``, zeros of ``shape`` for ``"none"``; and in every case a gradient of
+    exactly zero for ``like`` (the loss's input), never NaN, so that an optimizer step on
+    such a batch changes no weight.
+
+    Parameters
+    ----------
+    like : torch.Tensor, any shape
+        The loss's input (logits or probabilities); the result is attached to its graph.
+    reduction : {"mean", "sum", "none"}
+        Already checked by :func:`check_reduction`.
+    shape : tuple of int
+        Shape of the ``"none"`` result, e.g. ``(N, d1, ..., dk)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape () or ``shape``.
+
+    See notebooks/08_importance_aware_segmentation.ipynb, where crops without a labelled
+    pixel occur.
+    """
+    # masked_fill, not ``like * 0``: zero even where ``like`` is inf, and a zero gradient
+    zero = like.masked_fill(torch.ones_like(like, dtype=torch.bool), 0).sum()  # ()
+    if reduction == "none":
+        return zero + like.new_zeros(tuple(shape))
+    return zero if reduction == "sum" else zero + float("nan")
+
+
+def check_real_floating(t, name: str, fix: str) -> torch.Tensor:
+    """Return ``t``, raising a TypeError unless it is a real floating tensor.
+
+    Parameters
+    ----------
+    t : torch.Tensor, any shape
+        A loss's input (model outputs).
+    name : str
+        Its argument name.
+    fix : str
+        What to pass instead.
+
+    Returns
+    -------
+    torch.Tensor, the shape of ``t``
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``, the expected and the received dtype, and ``fix``.
+
+    See notebooks/04_mnist_p_metric.ipynb, where the losses are first trained.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}; {fix}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name}: expected a real floating tensor, got dtype {t.dtype}; {fix}")
+    return t

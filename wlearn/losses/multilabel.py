@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wlearn._checks import check_nonnegative
+from wlearn._checks import check_finite, check_nonnegative
 from wlearn.losses._common import check_reduction as _check_reduction
 from wlearn.losses._common import reduce as _reduce
 from wlearn.losses.sinkhorn import SinkhornLoss, UnbalancedSinkhornLoss
@@ -52,6 +52,26 @@ def _check_pair(input, target) -> None:
         )
 
 
+def _exp_measure(input: torch.Tensor) -> torch.Tensor:
+    """``exp(input)``, the unbalanced prediction, with an error naming the real problem when
+    the logits are not finite or too large for the dtype (instead of an inf loss)."""
+    check_finite(
+        input.detach(),
+        "input",
+        fix="the logits hold NaN/inf: look at the data and at the model's last layer",
+    )
+    h = input.exp()
+    if not torch.isfinite(h.detach()).all():
+        limit = float(np.log(torch.finfo(input.dtype).max))
+        raise ValueError(
+            f"input: expected logits whose exp fits in {input.dtype} (below {limit:.1f}), got a "
+            f"largest logit of {input.detach().max().item():.4g}; the unbalanced loss uses "
+            "h = exp(input) as the predicted measure: keep the logits small (standardize the "
+            "features, start the last layer near zero) or compute in float64"
+        )
+    return h
+
+
 def multilabel_kl(
     input: torch.Tensor, target: torch.Tensor, *, unbalanced: bool = False
 ) -> torch.Tensor:
@@ -77,7 +97,7 @@ def multilabel_kl(
     _check_pair(input, target)
     t = target.to(input.dtype)
     if unbalanced:
-        return (torch.xlogy(t, t) - t * input - t + input.exp()).sum(-1)  # (B,)
+        return (torch.xlogy(t, t) - t * input - t + _exp_measure(input)).sum(-1)  # (B,)
     y = t / t.sum(-1, keepdim=True)
     return (torch.xlogy(y, y) - y * torch.log_softmax(input, -1)).sum(-1)  # (B,)
 
@@ -202,7 +222,7 @@ class WassersteinKLLoss(nn.Module):
         _check_pair(input, target)
         t = target.to(input.dtype)
         if self.unbalanced:
-            h, y = input.exp(), t
+            h, y = _exp_measure(input), t
         else:
             h, y = torch.softmax(input, -1), t / t.sum(-1, keepdim=True)  # (B, K) each
         w = self.wasserstein(h, y)  # (B,)

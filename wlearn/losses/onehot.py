@@ -26,6 +26,7 @@ from wlearn._checks import as_tensor, check_cost_matrix, check_simplex
 from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses._common import check_reduction as _check_reduction
 from wlearn.losses._common import check_same_device as _check_same_device
+from wlearn.losses._common import no_positions as _no_positions
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -193,8 +194,9 @@ def one_hot_wasserstein(
     ignore_index : int
         Target value that contributes nothing (and gets zero gradient).
     reduction : {"mean", "sum", "none"}
-        ``"mean"`` averages over the non-ignored positions (NaN if all are ignored, like
-        cross-entropy); ``"none"`` returns shape (N, d1, ..., dk), 0 at ignored positions.
+        ``"mean"`` averages over the non-ignored positions (NaN if all are ignored or
+        ``N = 0``, with a zero gradient, like cross-entropy); ``"none"`` returns shape
+        (N, d1, ..., dk), 0 at ignored positions.
 
     Returns
     -------
@@ -212,7 +214,12 @@ def one_hot_wasserstein(
 def _one_hot_wasserstein(logits, target, D, ignore_index, reduction):
     """The loss once ``logits`` and ``D`` are validated (``D`` is not re-checked)."""
     C = logits.shape[1]
+    if logits.numel() == 0:  # no position at all (N = 0 or an empty image): as cross-entropy
+        _check_class_target(target, logits, C, ignore_index)
+        return _no_positions(logits, reduction, target.shape)
     t_pad, count = _pad_target(target, logits, C, ignore_index)
+    if count == 0 and reduction == "mean":  # every target ignored: NaN, zero gradient
+        return _no_positions(logits, reduction, target.shape)
     with torch.autocast(device_type=logits.device.type, enabled=False):
         if logits.dtype in _LOW_PRECISION:
             logits = logits.float()

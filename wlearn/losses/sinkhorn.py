@@ -18,14 +18,17 @@ from torch import nn
 from wlearn._checks import (
     as_tensor,
     check_cost_matrix,
+    check_count,
     check_nonnegative,
     check_positive_scalar,
     check_simplex,
 )
+from wlearn.losses._common import check_real_floating, no_positions
 from wlearn.losses._common import check_reduction as _check_reduction
 from wlearn.losses._common import check_same_device as _check_same_device
 from wlearn.losses._common import reduce as _reduce
 from wlearn.ot import (
+    _advice,
     _gkl,
     _plan_stats,
     _reg_m_pair,
@@ -38,10 +41,16 @@ __all__ = ["SinkhornLoss", "UnbalancedSinkhornLoss"]
 
 
 def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
-    """Check shapes: both (B, K) (or (K,), treated as a batch of one)."""
-    for name, t in (("input", input), ("target", target)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    """Check shapes: both (B, K) (or (K,), treated as a batch of one); ``input`` real
+    floating, ``target`` cast to its dtype (integer and bool targets are promoted)."""
+    check_real_floating(input, "input", "pass probabilities, e.g. torch.softmax(logits, dim=1)")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target: expected a torch.Tensor, got {type(target).__name__}")
+    if target.is_complex():
+        raise TypeError(
+            f"target: expected real numbers, got dtype {target.dtype}; pass histograms "
+            "(one-hot rows for class labels)"
+        )
     # Class indices where histograms are expected: the shape error says how to convert them.
     one_hot_fix = (
         f"; for class indices use torch.nn.functional.one_hot(target, {K}).float()"
@@ -61,7 +70,7 @@ def _pair(input: torch.Tensor, target: torch.Tensor, K: int):
             f"{tuple(target.shape)}{one_hot_fix}"
         )
     _check_same_device(target, input, "input")
-    return input.reshape(-1, K), target.reshape(-1, K)  # (B, K)
+    return input.reshape(-1, K), target.reshape(-1, K).to(input.dtype)  # (B, K)
 
 
 class _CostMixin(nn.Module):
@@ -71,9 +80,7 @@ class _CostMixin(nn.Module):
         check_cost_matrix(M, "M")
         self.register_buffer("M", M)
         self.reg = check_positive_scalar(reg, "reg")
-        if int(max_iter) < 1:
-            raise ValueError(f"max_iter: expected an integer >= 1, got {max_iter!r}")
-        self.max_iter = int(max_iter)
+        self.max_iter = check_count(max_iter, "max_iter")
         self.tol = check_positive_scalar(tol, "tol")
         self.reduction = _check_reduction(reduction)
         self.last_n_iter: int | None = None
@@ -81,12 +88,13 @@ class _CostMixin(nn.Module):
     def _M_for(self, x: torch.Tensor) -> torch.Tensor:
         return self.M.to(device=x.device, dtype=x.dtype)
 
-    def _warn(self, converged: bool, err: float) -> None:
+    def _warn(self, converged: bool, err: float, trace: dict, dtype) -> None:
         self.last_converged = converged
         if not converged:
+            tip = _advice(self.max_iter, err, trace["err_half"], trace["tol"], dtype, self.reg)
             warnings.warn(
                 f"{type(self).__name__}: Sinkhorn stopped at max_iter={self.max_iter} with "
-                f"error {err:.3g} > tol={self.tol:g}; increase max_iter or reg",
+                f"error {err:.3g} > tol={trace['tol']:.3g}; {tip}",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -157,10 +165,19 @@ class SinkhornLoss(_CostMixin):
         h, y = _pair(input, target, K)
         check_simplex(h.detach(), "input")
         check_simplex(y.detach(), "target")
+        if h.shape[0] == 0:  # as cross-entropy: NaN mean, zero gradient
+            return no_positions(input, self.reduction, (0,))
         M = self._M_for(h)
+        trace = {}
         with torch.no_grad():
             f, g, kernel, n_iter, converged, err = sinkhorn_potentials(
-                h.detach(), y.detach(), M, self.reg, max_iter=self.max_iter, tol=self.tol
+                h.detach(),
+                y.detach(),
+                M,
+                self.reg,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                trace=trace,
             )
             value = kernel.cost(f, g).to(h.dtype)  # (B,)
             f, g = fill_potentials(
@@ -169,7 +186,7 @@ class SinkhornLoss(_CostMixin):
             grad_in = (f - f.mean(-1, keepdim=True)).to(h.dtype)  # (B, K)
             grad_t = (g - g.mean(-1, keepdim=True)).to(h.dtype)  # (B, K)
         self.last_n_iter = n_iter
-        self._warn(converged, err)
+        self._warn(converged, err, trace, f.dtype)
         out = _SinkhornFn.apply(h, y, value, grad_in, grad_t)
         return _reduce(out, self.reduction)
 
@@ -232,6 +249,8 @@ class UnbalancedSinkhornLoss(_CostMixin):
         h, y = _pair(input, target, K)
         check_nonnegative(h.detach(), "input")
         check_nonnegative(y.detach(), "target")
+        if h.shape[0] == 0:  # as cross-entropy: NaN mean, zero gradient
+            return no_positions(input, self.reduction, (0,))
         for name, t in (("input", h), ("target", y)):
             if (t.detach().sum(-1) <= 0).any():
                 raise ValueError(
@@ -239,10 +258,18 @@ class UnbalancedSinkhornLoss(_CostMixin):
                 )
         ra, rb = self.reg_m
         reg = self.reg
+        trace = {}
         with torch.no_grad():
             hd, yd = h.detach(), y.detach()
             f, g, kernel, n_iter, converged, err = unbalanced_potentials(
-                hd, yd, self._M_for(h), reg, self.reg_m, max_iter=self.max_iter, tol=self.tol
+                hd,
+                yd,
+                self._M_for(h),
+                reg,
+                self.reg_m,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                trace=trace,
             )
             hd, yd = hd.to(f.dtype), yd.to(f.dtype)
             cost, tlogt, row, col = _plan_stats(kernel, f, g, 1.0)  # row = T 1, col = T^T 1
@@ -252,6 +279,6 @@ class UnbalancedSinkhornLoss(_CostMixin):
             ratio_t = torch.where(yd > 0, col / yd.clamp_min(torch.finfo(yd.dtype).tiny), 0)
             grad_t = (rb * (1 - ratio_t)).to(h.dtype)  # (B, K)
         self.last_n_iter = n_iter
-        self._warn(converged, err)
+        self._warn(converged, err, trace, f.dtype)
         out = _SinkhornFn.apply(h, y, value.to(h.dtype), grad_in, grad_t)
         return _reduce(out, self.reduction)

@@ -79,35 +79,37 @@ def train_one_epoch(
     Raises
     ------
     FloatingPointError
-        When the loss is NaN or infinite, before ``backward`` and the optimizer step (so no
-        broken weights are ever stepped or checkpointed); the message names ``desc``, the step,
-        the loss function and the value.
+        When the loss is NaN or infinite, before ``backward`` and the optimizer step, or when
+        the step made a weight NaN or infinite, right after it (so no broken weights are
+        checkpointed); the message names ``desc``, the step, the loss function, the value and
+        the cause (data, outputs that overflowed, or the loss). A batch whose targets are all
+        ``loss_fn.ignore_index`` (a crop with no labelled pixel) is skipped: no step.
 
     See also notebooks/09_cityscapes_gpu.ipynb (``python -m wlearn.segment train`` runs it).
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model.train()
     total, n = 0.0, 0
+    ignore = getattr(loss_fn, "ignore_index", None)
+    params = list(model.parameters())
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
     for batch in bar:
         if max_steps is not None and n >= max_steps:
             break
         image, target = _to(batch, device)
+        void = ignore is not None and bool((target == ignore).all())
+        if distributed and ignore is not None:  # every rank skips together, or none does
+            import torch.distributed as dist
+
+            flag = torch.tensor([int(not void)], device=device)
+            dist.all_reduce(flag)
+            void = int(flag) == 0
+        if void:  # no labelled pixel: nothing to learn, and a mean over 0 pixels is NaN
+            continue
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(image)
         loss = loss_fn(logits.float(), target)  # losses compute in float32
-        bad = ~torch.isfinite(loss.detach())
-        if distributed:
-            import torch.distributed as dist
-
-            bad = bad.to(torch.int32)
-            dist.all_reduce(bad)
-        if bool(bad):
-            name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
-            raise FloatingPointError(
-                f"{desc}: loss {name} became {loss.item()} at step {n + 1} (on this rank or "
-                "another); stopped before the optimizer step. Lower lr, or use --amp bf16/none"
-            )
+        _stop_if_not_finite(loss.detach(), distributed, desc, loss_fn, loss, n, image, logits)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -116,11 +118,46 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
+        weights_ok = torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()
+        _stop_if_not_finite(weights_ok, distributed, desc, loss_fn, loss, n, None, None)
         if scheduler is not None:
             scheduler.step()
         total, n = total + loss.item(), n + 1
         bar.set_postfix(loss=f"{total / n:.4f}")
     return total / max(n, 1)
+
+
+def _stop_if_not_finite(value, distributed, desc, loss_fn, loss, n, image, logits) -> None:
+    """Raise FloatingPointError (on every rank together) unless ``value`` is finite: the loss
+    before the step (``image``, ``logits`` given) or the weights after it (a bool tensor)."""
+    bad = ~torch.isfinite(value) if value.dtype != torch.bool else ~value
+    if distributed:
+        import torch.distributed as dist
+
+        bad = bad.to(torch.int32)
+        dist.all_reduce(bad)
+    if not bool(bad):
+        return
+    name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    where = f"{desc}: at step {n + 1} (on this rank or another)"
+    if image is None:
+        raise FloatingPointError(
+            f"{where} the optimizer step made weights NaN/inf (loss {name} was "
+            f"{loss.item():.4g}); stopped before any checkpoint. Lower lr, or use --amp bf16/none"
+        )
+    if not torch.isfinite(image).all():
+        cause = "the input images hold NaN/inf: check the data loader"
+    elif not torch.isfinite(logits.detach()).all() or logits.detach().abs().max() > 1e6:
+        cause = "the model's outputs overflowed or grew huge. Lower lr, or use --amp bf16/none"
+    else:
+        cause = (
+            "the loss failed on finite outputs (a crop with no labelled pixel gives a mean over "
+            "0 pixels: give the loss an ignore_index attribute, as nn.CrossEntropyLoss has, and "
+            "such crops are skipped)"
+        )
+    raise FloatingPointError(
+        f"{where} loss {name} became {loss.item()}; stopped before the optimizer step: {cause}"
+    )
 
 
 @torch.no_grad()
