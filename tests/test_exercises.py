@@ -282,9 +282,9 @@ WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF 
         lambda ans, ctx: ((ans[0], lambda s, j, D: float(s @ D[j, :])), ctx),
         "one_hot_cost against ot.emd off",
     ),
-    "02.1": (
-        _fn(lambda f: lambda a, b, M, reg, n: f(a, b, M, reg, n + 1)),
-        "<T, M> against wlearn.ot.sinkhorn(..., max_iter=n_iter, tol=0) off at K=",
+    "02.1": (  # one iteration too many: not the smallest count
+        lambda ans, ctx: ((ans[0], lambda a, b, M, reg, tol: ans[1](a, b, M, reg, tol) + 1), ctx),
+        "iterations_needed off at K=20, reg=0.1, tol=1e-06: expected 38, got 39 (not the smallest)",
     ),
     "02.3": (_fn(lambda f: lambda f_, g_, c: (f_, g_)), "plan exp((f_c + g_c - (M + c)) / reg)"),
     "02.4": (_fn(lambda f: _naive_log_sinkhorn), "not finite"),

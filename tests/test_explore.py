@@ -128,19 +128,37 @@ def test_sinkhorn_reg_static_figure(pair):
     e = ex.sinkhorn_reg(*pair, regs=[1.0, 0.3, 0.1, 0.03, 0.01, 0.003])
     fig = e.static_figure()
     assert plt.get_fignums() == before  # no pyplot figure leaks into the notebook
-    assert len(fig.axes) == 8  # 4 settings x (plan, gap curve)
+    assert len(fig.axes) == 12  # 4 settings x (plan, its colour bar, where one class's mass goes)
     assert "static snapshot" in fig.get_suptitle()
     for r in (1.0, 0.1, 0.03, 0.003):  # 4 of the 6, evenly spaced, ends included
-        assert sum(t.startswith(f"reg = {r:g}:") for t in titles(fig)) == 2
+        assert sum(t.startswith(f"ε = {r:g}:") for t in titles(fig)) == 2
     assert "iterations" in titles(fig)[0]
+    assert sum(ax.get_ylabel() == "mass T_ij" for ax in fig.axes) == 4  # the colour bars
+
+
+def test_sinkhorn_reg_row_panel_is_the_plan_row_against_the_exact_one(pair):
+    a, b, M = pair
+    e = ex.sinkhorn_reg(a, b, M, regs=[0.1, 0.01])
+    e.update(reg=0.01)
+    k = int(np.argmax(a))
+    row_ax = e.figure.axes[1]
+    plan = ex.sinkhorn_sweep(a, b, M, [0.01])["plans"][0]
+    assert np.allclose(row_ax.lines[0].get_ydata(), plan[k] / a[k])
+    exact = np.array([bar.get_height() for bar in row_ax.patches])
+    assert np.allclose(exact, ot.emd(a, b, M)[k] / a[k]) and exact.sum() == pytest.approx(1.0)
+    assert f"class {k}" in row_ax.get_title()
+    with pytest.raises(ValueError, match="source"):
+        ex.sinkhorn_reg(a, b, M, regs=[0.1], source=len(a))
 
 
 def test_unbalanced_static_figure(unbalanced):
     e = ex.unbalanced_reg_m(*unbalanced, reg=0.1, reg_ms=[0.1, 1.0, 10.0])
     fig = e.static_figure()
-    assert len(fig.axes) == 9 and "static snapshot" in fig.get_suptitle()
+    assert (
+        len(fig.axes) == 12 and "static snapshot" in fig.get_suptitle()
+    )  # 3 x 3 and 3 colour bars
     for r in (0.1, 1, 10):
-        assert sum(t.startswith(f"reg_m = {r:g}:") for t in titles(fig)) == 3
+        assert sum(t.startswith(f"γ = {r:g}:") for t in titles(fig)) == 3
     s = ex.unbalanced_summary(*unbalanced, 0.1, 10.0)
     assert f"objective {s['objective']:.4f}" in titles(fig)[2]  # row 1 (plans), column 3
 
@@ -172,7 +190,7 @@ def test_sinkhorn_widget_redraws(pair):
     assert e.summary["reg"] == 0.01
     sweep = ex.sinkhorn_sweep(*pair, [0.01])
     assert np.allclose(e.figure.axes[0].images[0].get_array(), sweep["plans"][0])
-    assert e.figure.axes[0].get_title().startswith("reg = 0.01:")
+    assert e.figure.axes[0].get_title().startswith("ε = 0.01:")
     assert len(e.output.outputs) == 1 and "image/png" in e.output.outputs[0]["data"]
 
 

@@ -20,8 +20,8 @@ from wlearn.exercises._transport import _hist, _median_cost, _quiet
     "a function my_relaxed_plan(h, y, M, reg, reg_m) -> T (K, K), iterated to convergence; "
     "reg_m = (gamma_a, gamma_b); h, y (K,), M (K, K) NumPy arrays",
     (
-        "each side has its own exponent: u = h^ea (K v)^-ea with ea = ga/(ga+1), ga = gamma_a / reg, "
-        "and v with eb from gamma_b; K = exp(-M / reg - 1)",
+        "section 2's relaxed_fixed_point uses one exponent for both updates; with reg_m = "
+        "(gamma_a, gamma_b) the update of u takes the exponent of gamma_a, that of v of gamma_b",
         "iterate until u and v stop changing (a few thousand iterations are plenty here)",
     ),
 )

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import torch
 
-from wlearn.exercises._core import _register, _rng
+from wlearn.exercises._core import _is_int, _register, _rng
 
 
 def _hist(rng, K, mass=1.0, zeros=0):
@@ -83,7 +83,7 @@ def _ex_01_1(r, f):
     "two different optimal plans with the same cost",
     "a pair (T1, T2) of (K, K) plans, with the histograms as check(..., a=a, b=b)",
     (
-        "on a line with d = |k - k'| (section 2), moving mass 2 bins at once costs as much as "
+        "on a line with d = |k - k'| (section 3), moving mass 2 bins at once costs as much as "
         "passing it on bin by bin",
         "a plan has rows summing to a and columns summing to b",
     ),
@@ -152,7 +152,7 @@ def _ex_01_2(r, plans, a, b):
     "01.5",
     "an asymmetric severity matrix and the entry the one-hot closed form reads",
     "a pair (D, one_hot_cost): D a (4, 4) matrix on (car, bus, person, road), rows = predicted, "
-    "columns = true; one_hot_cost(s, j, D) -> float, W(s, delta_j) without a solver",
+    "columns = true; one_hot_cost(h, j, D) -> float, W(h, delta_j) without a solver",
     (
         "rows of D are predicted classes, columns true ones: 'car labelled person' is D[person, car]",
         "with a one-hot target all the mass goes to the true class j: which column is read?",
@@ -195,10 +195,10 @@ def _ex_01_5(r, answer):
     got, exp, cases = [], [], []
     for n in range(8):
         M = D if n % 2 == 0 else D_asym
-        s, j = _hist(rng, 4), int(rng.integers(4))
-        case = f"s = {np.round(s, 3)}, true class {j}" + (" (your D)" if M is D else "")
-        exp.append(wot.emd(s, np.eye(4)[j], M).value.item())
-        got.append(r.array(r.call(f, s, j, M, case=case), "one_hot_cost", case, shape=()))
+        h, j = _hist(rng, 4), int(rng.integers(4))
+        case = f"h = {np.round(h, 3)}, true class {j}" + (" (your D)" if M is D else "")
+        exp.append(wot.emd(h, np.eye(4)[j], M).value.item())
+        got.append(r.array(r.call(f, h, j, M, case=case), "one_hot_cost", case, shape=()))
         cases.append(case)
     r.close(
         "one_hot_cost against ot.emd", got, exp, cases, atol=1e-10, rtol=1e-9, hint=r.ex.hints[1]
@@ -208,29 +208,58 @@ def _ex_01_5(r, answer):
 # ---------------------------------------------------------------------------- lesson 02
 
 
+def _first_within(a, b, M, reg, tol, target, n_max=100_000):
+    """Reference for 02.1: values of naive Sinkhorn-Knopp after 1, 2, ... iterations (from
+    v = 1) until the first one within ``tol`` of ``target``; returns all of them."""
+    G = np.exp(-M / reg)  # (K, K), the Gibbs kernel; reg >= 0.01 keeps it positive here
+    v, values = np.ones_like(b), []
+    while len(values) < n_max:
+        u = a / (G @ v)
+        v = b / (G.T @ u)
+        values.append(float(np.sum(u[:, None] * G * v[None, :] * M)))
+        if abs(values[-1] - target) <= tol:
+            break
+    return np.array(values)
+
+
 @_register(
     "02.1",
-    "Sinkhorn-Knopp with a fixed number of iterations",
-    "a function my_sinkhorn_fixed_iters(a, b, M, reg, n_iter) -> float, the transport cost "
-    "<T, M> after n_iter iterations; a, b (K,), M (K, K) NumPy arrays",
+    "Sinkhorn-Knopp with a fixed number of iterations, and how many it needs",
+    "a pair (my_sinkhorn_fixed_iters, iterations_needed): my_sinkhorn_fixed_iters(a, b, M, reg, "
+    "n_iter) -> float, the transport cost <T, M> after n_iter iterations from v = 1; "
+    "iterations_needed(a, b, M, reg, tol) -> int, the smallest n_iter whose value is within tol "
+    "of the converged wlearn.ot.sinkhorn(a, b, M, reg).value; a, b (K,), M (K, K) NumPy arrays",
     (
-        "start from v = 1; one iteration is u = a / (K v) then v = b / (K^T u), K = exp(-M / reg); "
-        "return (T * M).sum() with T = u[:, None] * K * v[None, :]",
-        "no stopping rule: exactly n_iter iterations (n_iter = 1 is one update of u and one of v)",
+        "section 2's sinkhorn_knopp already runs the iteration: only its stopping rule changes "
+        "(exactly n_iter passes of the loop, one update of u then one of v in each)",
+        "for iterations_needed, compute the converged value once (a small tol and a large "
+        "max_iter in wlearn.ot.sinkhorn), then count passes of the loop until the value is close",
     ),
 )
-def _ex_02_1(r, f):
+def _ex_02_1(r, answer):
     import wlearn.ot as wot
 
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        r.off(
+            f"expected a pair (my_sinkhorn_fixed_iters, iterations_needed), got "
+            f"{type(answer).__name__}",
+            "pass check('02.1', (my_sinkhorn_fixed_iters, iterations_needed))",
+        )
+    fixed, needed = answer
     rng = _rng("02.1")
+    problems = [
+        (K, reg, _cloud_cost(rng, K), _hist(rng, K), _hist(rng, K))
+        for K, reg in ((20, 0.1), (30, 0.05), (25, 0.01))
+    ]
     got, exp, cases = [], [], []
-    for K, reg in ((20, 0.1), (30, 0.05), (25, 0.01)):
-        M, a, b = _cloud_cost(rng, K), _hist(rng, K), _hist(rng, K)
+    for K, reg, M, a, b in problems:
         for n_iter in (1, 3, 20, 200):
             case = f"K={K}, reg={reg}, n_iter={n_iter}"
             ref = _quiet(wot.sinkhorn, a, b, M, reg, max_iter=n_iter, tol=0.0)
             exp.append(ref.value.item())
-            got.append(r.array(r.call(f, a, b, M, reg, n_iter, case=case), "value", case, shape=()))
+            got.append(
+                r.array(r.call(fixed, a, b, M, reg, n_iter, case=case), "value", case, shape=())
+            )
             cases.append(case)
     r.close(
         "<T, M> against wlearn.ot.sinkhorn(..., max_iter=n_iter, tol=0)",
@@ -239,7 +268,36 @@ def _ex_02_1(r, f):
         cases,
         atol=1e-10,
         rtol=1e-8,
-        hint=r.ex.hints[1],
+        hint=r.ex.hints[0],
+    )
+    counts = {}
+    for K, reg, M, a, b in problems:
+        tol = 1e-6
+        case = f"K={K}, reg={reg}, tol={tol:g}"
+        target = wot.sinkhorn(a, b, M, reg, max_iter=100_000, tol=1e-13).value.item()
+        values = _first_within(a, b, M, reg, tol, target)
+        n = r.call(needed, a, b, M, reg, tol, case=case)
+        if not _is_int(n) or int(n) < 1:
+            r.off(f"iterations_needed at {case}: expected a positive integer, got {n!r}")
+        n, n_ref = int(n), len(values)
+        err = np.abs(values - target)  # err[k - 1]: error after k iterations
+        borderline = (n == n_ref + 1 and err[-1] > 0.999 * tol) or (
+            n == n_ref - 1 and n >= 1 and err[n - 1] <= 1.001 * tol
+        )  # float rounding at the threshold
+        r.expect(
+            n == n_ref or borderline,
+            f"iterations_needed at {case}: {n}",
+            f"iterations_needed off at {case}: expected {n_ref}, got {n} ("
+            + ("the value is not yet within tol then" if n < n_ref else "not the smallest")
+            + ")",
+            r.ex.hints[1],
+            fatal=True,
+        )
+        counts[reg] = n_ref
+    r.ok(
+        "iterations to reach 1e-6: "
+        + ", ".join(f"{c} at reg = {reg:g}" for reg, c in counts.items())
+        + ": the smaller reg, the more iterations"
     )
 
 
@@ -289,9 +347,10 @@ def _ex_02_3(r, fn):
     "a function my_log_sinkhorn(a, b, M, reg, n_iter) -> float, <T, M> after n_iter iterations "
     "on the potentials; a, b (K,), M (K, K) float64 tensors",
     (
-        "start from g = 0; one iteration is f = reg (log a - LSE_j((g_j - M_ij) / reg)), then "
-        "g = reg (log b - LSE_i((f_i - M_ij) / reg)); T = exp((f_i + g_j - M_ij) / reg)",
-        "torch.logsumexp(x, dim=1) is LSE over j for x[i, j] = (g[None, :] - M) / reg",
+        "section 5 writes both updates; start from g = 0, and turn each log of a sum over j (or "
+        "over i) into one torch.logsumexp along the matching dim of a (K, K) tensor",
+        "torch.logsumexp(x, dim=1) sums over j for x[i, j]; the plan is exp((f_i + g_j - M_ij) / "
+        "reg), built by broadcasting f[:, None] against g[None, :]",
     ),
 )
 def _ex_02_4(r, fn):

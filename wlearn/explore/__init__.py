@@ -93,11 +93,22 @@ def sinkhorn_sweep(a, b, M, regs, *, max_iter: int = 20_000, tol: float = 1e-9) 
 
 
 def sinkhorn_reg(
-    a, b, M, regs=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003), *, static=None, max_iter: int = 20_000
+    a,
+    b,
+    M,
+    regs=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003),
+    *,
+    static=None,
+    source=None,
+    max_iter: int = 20_000,
 ) -> Explorer:
-    """Explorer: ``reg`` against the Sinkhorn plan and its cost ``<T, M>`` next to the exact
-    Wasserstein distance, with the number of iterations. Two panels: the plan (rows: bins of
-    ``a``, columns: bins of ``b``) and ``<T, M> - W`` against ``reg``.
+    """Explorer: ``reg`` against the Sinkhorn plan and where the mass of one class goes.
+
+    Two panels per setting: the plan (rows: bins of ``a``, columns: bins of ``b``, with a colour
+    bar), titled with its cost ``<T, M>``, the exact Wasserstein distance and the iteration
+    count; and the row ``T[k, :] / a[k]`` of the plan (the share of the mass of class ``k`` sent
+    to each class of ``b``) drawn over the same row of an exact optimal plan, which shows how
+    far the entropy spreads the mass.
 
     Parameters
     ----------
@@ -106,6 +117,8 @@ def sinkhorn_reg(
         The slider's positions (all solved once, up front).
     static : sequence of float or None
         Settings of the static snapshot (default: 4 of ``regs``, evenly spaced).
+    source : int or None
+        The class ``k`` of ``a`` whose row is drawn (default: the one with the most mass).
     max_iter : int
         Passed to :func:`wlearn.ot.sinkhorn`.
 
@@ -118,27 +131,32 @@ def sinkhorn_reg(
     """
     sweep = sinkhorn_sweep(a, b, M, regs, max_iter=max_iter)
     regs = tuple(sweep["regs"].tolist())
-    gaps = np.maximum(sweep["values"] - sweep["exact"], 1e-16)
+    a_np = as_tensor(a, "a").double().numpy()
+    k = int(np.argmax(a_np)) if source is None else int(source)
+    if not 0 <= k < len(a_np):
+        raise ValueError(f"source: expected a class index in [0, {len(a_np)}), got {source!r}")
+    exact_row = wot.emd(a, b, M).plan.double().numpy()[k] / a_np[k]  # (K,)
 
     def draw(axes, reg):
-        k = regs.index(reg)
-        value, n_iter = float(sweep["values"][k]), int(sweep["n_iter"][k])
+        i = regs.index(reg)
+        value, n_iter = float(sweep["values"][i]), int(sweep["n_iter"][i])
         _plan_image(
             axes[0],
-            sweep["plans"][k],
-            f"reg = {reg:g}: <T, M> = {value:.4f}\nW = {sweep['exact']:.4f}, {n_iter} iterations",
+            sweep["plans"][i],
+            f"ε = {reg:g}: <T, M> = {value:.4f}\nW = {sweep['exact']:.4f}, {n_iter} iterations",
         )
-        axes[1].loglog(regs, gaps, "o-", color="0.5")
-        axes[1].loglog([reg], [gaps[k]], "o", color="C3", ms=9)
-        axes[1].invert_xaxis()
-        axes[1].set_xlabel("reg")
-        axes[1].set_ylabel("<T, M> - W")
-        axes[1].set_title(f"reg = {reg:g}: gap {value - sweep['exact']:.2e}", fontsize=9)
+        bins = np.arange(len(exact_row))
+        axes[1].bar(bins, exact_row, color="0.75", label="exact plan")
+        axes[1].plot(bins, sweep["plans"][i][k] / a_np[k], color="C3", label=f"ε = {reg:g}")
+        axes[1].set_xlabel("class j of b")
+        axes[1].set_ylabel(f"share of the mass of class {k} sent to j")
+        axes[1].set_title(f"ε = {reg:g}: where the mass of class {k} goes", fontsize=9)
+        axes[1].legend(fontsize=7)
         return {"reg": reg, "value": value, "exact": sweep["exact"], "n_iter": n_iter}
 
-    control = Control("reg", regs[len(regs) // 2], options=regs)
+    control = Control("reg", regs[len(regs) // 2], options=regs, description="ε (reg)")
     return Explorer(
-        draw, [control], static or _pick(regs), panels=2, title="Sinkhorn plan and cost against reg"
+        draw, [control], static or _pick(regs), panels=2, title="Sinkhorn plan and cost against ε"
     )
 
 
@@ -210,27 +228,38 @@ def unbalanced_reg_m(h, y, M, reg, reg_ms=(0.01, 0.1, 1.0, 10.0), *, static=None
         _plan_image(
             axes[0],
             s["plan"],
-            f"reg_m = {reg_m:.3g}: objective {s['objective']:.4f}\nplan mass {s['mass']:.3f}",
+            f"γ = {reg_m:.3g}: objective {s['objective']:.4f}\nplan mass {s['mass']:.3f}",
         )
         for ax, target, marg, name in ((axes[1], h, s["row"], "h"), (axes[2], y, s["col"], "y")):
             ax.bar(range(len(target)), target, color="0.75", label=name)
             ax.step(range(len(marg)), marg, where="mid", color="C3", label="plan")
             ax.set_title(
-                f"reg_m = {reg_m:.3g}: {'T 1' if name == 'h' else 'T^T 1'} vs {name}\n"
+                f"γ = {reg_m:.3g}: {'T 1' if name == 'h' else 'T^T 1'} vs {name}\n"
                 f"mass {marg.sum():.3f} (of {target.sum():.3f})",
                 fontsize=9,
             )
+            ax.set_xlabel("class k")
+            ax.set_ylabel("mass")
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.legend(fontsize=7)
         return {"reg_m": reg_m, **{k: s[k] for k in ("objective", "value", "mass", "n_iter")}}
 
     lo, hi = min(reg_ms), max(reg_ms)
-    control = Control("reg_m", reg_ms[len(reg_ms) // 2], low=lo, high=hi, log=True, step=0.05)
+    control = Control(
+        "reg_m",
+        reg_ms[len(reg_ms) // 2],
+        low=lo,
+        high=hi,
+        log=True,
+        step=0.05,
+        description="γ (reg_m)",
+    )
     return Explorer(
         draw,
         [control],
         static or _pick(sorted(reg_ms)),
         panels=3,
-        title=f"relaxed transport against reg_m (reg = {reg:g})",
+        title=f"relaxed transport against γ (ε = {reg:g})",
     )
 
 

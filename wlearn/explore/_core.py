@@ -321,7 +321,10 @@ def _positive_list(values, name: str) -> tuple[float, ...]:
 
 
 def _plan_image(ax, plan, title):
-    ax.imshow(plan, cmap="magma")
+    im = ax.imshow(plan, cmap="magma")
+    ax.figure.colorbar(im, ax=ax, label="mass T_ij", shrink=0.8)
+    ax.set_xlabel("class j (columns)")
+    ax.set_ylabel("class i (rows)")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
