@@ -281,6 +281,11 @@ _SOR_WARMUP = 20
 """Plain Sinkhorn iterations before overrelaxation starts (far from the solution it can
 oscillate; Thibault et al. 2017)."""
 
+_SOR_PATIENCE = 50
+"""Overrelaxed iterations a pair may run without a new best marginal error before it falls
+back to plain Sinkhorn (an overrelaxed pair can settle in a cycle whose error neither grows
+nor falls; plain Sinkhorn then converges from where it is)."""
+
 
 def check_omega(omega) -> float:
     """Validate the overrelaxation weight of :func:`sinkhorn`.
@@ -317,8 +322,9 @@ def sinkhorn_potentials(
 
     With ``omega > 1`` both half-steps are overrelaxed, ``f <- f + omega (f_sinkhorn - f)``
     (Thibault et al. 2017, "Overrelaxed Sinkhorn-Knopp"), after ``_SOR_WARMUP`` plain
-    iterations; a pair whose error grows tenfold above its best falls back to ``omega = 1``,
-    so every pair still converges. The fixed point, hence the result, is the same.
+    iterations; a pair whose error grows tenfold above its best, or sets no new best for
+    ``_SOR_PATIENCE`` iterations, falls back to ``omega = 1``, so every pair still converges.
+    The fixed point, hence the result, is the same.
 
     Parameters
     ----------
@@ -375,6 +381,7 @@ def sinkhorn_potentials(
     col_err = torch.full_like(mass, float("inf"))  # of the current plan; unknown before a step
     w = torch.ones_like(mass)[:, None] if omega != 1 else None  # (b, 1) per-pair omega
     best = torch.full_like(mass, float("inf"))
+    stale = torch.zeros_like(mass)  # (b,) iterations since the pair's last new best error
     n_iter = 0
     for n_iter in range(max_iter + 1):
         s = kernel.lse_rows(ga)  # (b, K)
@@ -389,8 +396,8 @@ def sinkhorn_potentials(
             if n_done == len(idx):
                 break
             keep = ~done
-            idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, s = (
-                t[keep] for t in (idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, s)
+            idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, stale, s = (
+                t[keep] for t in (idx, fa, ga, aa, ba, laa, lba, mass, col_err, best, stale, s)
             )
             err = err[keep]
             w = w[keep] if w is not None else None
@@ -407,8 +414,11 @@ def sinkhorn_potentials(
             continue
         if n_iter == _SOR_WARMUP:
             w = torch.full_like(w, omega)
-        elif n_iter > _SOR_WARMUP:  # the safeguard: back to plain Sinkhorn for a pair that grows
-            w = torch.where(((err > 10 * best) | ~torch.isfinite(err))[:, None], 1.0, w)
+        elif n_iter > _SOR_WARMUP:  # the safeguard: back to plain Sinkhorn for a pair that
+            # grows, or that cycles without improving
+            bad = (err > 10 * best) | ~torch.isfinite(err) | (stale >= _SOR_PATIENCE)
+            w = torch.where(bad[:, None], 1.0, w)
+        stale = torch.where(err < best, 0.0, stale + 1)
         best = torch.minimum(best, err)
         fa = torch.where(torch.isfinite(laa), fa + w * (f_new - fa), f_new)
         c = kernel.lse_cols(fa)
@@ -488,7 +498,8 @@ def sinkhorn(
     omega : float
         Overrelaxation weight, ``1 <= omega < 2`` (Thibault et al. 2017): ``1`` is plain
         Sinkhorn; about 1.5-1.9 takes several times fewer iterations at small ``reg``, for
-        the same solution (a pair whose error grows falls back to ``omega = 1``).
+        the same solution (a pair whose error grows, or stops improving, falls back to
+        ``omega = 1``).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 A lesson states each experimental claim of a paper (and each claim of its own) through
 :func:`claim`, giving the id of a row of the **claims registry** and what it measured::
 
-    claim("frogner2015/fig3a", holds=bool(np.all(np.diff(rel_to_6, axis=1) < 0)),
+    claim("frogner2015/fig3a-converges", holds=bool(np.all(np.diff(rel_to_6, axis=1) < 0)),
           ours={"rel. distance (8)-(6), lambda=50, gamma=10": rel_to_6[-1, -1]})
 
 The registry (``wlearn/claims/<paper>.yaml``, one file per paper and ``course.yaml`` for the
