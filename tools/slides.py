@@ -18,7 +18,7 @@ The rules (the slide type is ``cell.metadata.slideshow.slide_type``, which RISE 
    (``fragment``, ``notes``, ...), which is kept.
 
 The notebook's ``rise`` metadata asks for scrolling slides (a figure taller than the screen
-stays reachable). Cell ids, sources and all other metadata are left as they are; a notebook
+stays reachable) and reveal.js's "white" theme, whose font ships with RISE (no web fonts). Cell ids, sources and all other metadata are left as they are; a notebook
 whose slide types already follow the rules is not rewritten.
 """
 
@@ -32,7 +32,9 @@ from pathlib import Path
 import nbformat
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
-RISE_SETTINGS = {"scroll": True}
+# scroll: a slide taller than the screen scrolls; theme "white": its font ships with RISE (the
+# default theme, "simple", imports its fonts from a web font service: nothing offline).
+RISE_SETTINGS = {"scroll": True, "theme": "white"}
 _HEADING = re.compile(r"^(#{1,6})\s+\S")
 
 
