@@ -41,8 +41,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Each lesson runs once (myst-nb through jupyter-cache, build/.jupyter_cache/<size>); a later
-# build at the same size reuses the executed notebooks until a lesson's code changes.
+# Each lesson runs once (myst-nb through jupyter-cache, build/.jupyter_cache/<size>/<hash>); a later
+# build at the same size reuses the executed notebooks until a lesson or wlearn changes.
 course: $(STAMP)
 	$(SPHINX) docs build $(SPHINX_ARGS)
 

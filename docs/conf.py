@@ -1,8 +1,9 @@
 """Sphinx configuration of the course site (Sphinx + myst-nb + sphinx-book-theme).
 
 ``make course`` runs ``sphinx-build -b html docs build``: myst-nb executes each lesson once
-(through jupyter-cache, in ``build/.jupyter_cache/<size>``; a later build, the instructor build
-included, reuses the executed notebook until the lesson's code changes), the theme draws the
+(through jupyter-cache, in ``build/.jupyter_cache/<size>/<hash of wlearn>``; a later build, the
+instructor build included, reuses the executed notebook until the lesson's code or the wlearn
+package changes), the theme draws the
 sidebar, the in-page contents, search, the download and launch buttons.
 ``tools/sphinx_wlearn.py`` adds what no extension does (solutions, ``cite:`` links, the
 "wlearn used in this lesson" box, the claims ledger and the "What reproduces" page).
@@ -15,7 +16,9 @@ JupyterHub for the launch button). ``-t instructor`` shows the solutions.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -104,7 +107,24 @@ myst_substitutions = {
 }
 
 nb_execution_mode = "cache"
-nb_execution_cache_path = str(ROOT / "build" / ".jupyter_cache" / SIZE)
+
+
+def _package_key() -> str:
+    """A hash of the wlearn package (code, registry, embedded data): jupyter-cache keys an
+    executed notebook on the notebook's code alone, so a change of wlearn must start a new
+    cache, or lessons would keep outputs of the old code."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "wlearn").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+_CACHES = ROOT / "build" / ".jupyter_cache" / SIZE
+nb_execution_cache_path = str(_CACHES / _package_key())
+for _old in _CACHES.glob("*"):  # caches of an earlier wlearn: never used again
+    if _old.is_dir() and str(_old) != nb_execution_cache_path:
+        shutil.rmtree(_old, ignore_errors=True)
 nb_execution_timeout = 1800  # seconds per cell
 nb_execution_raise_on_error = False  # a failed lesson is a warning (make: -W --keep-going)
 nb_execution_show_tb = True

@@ -101,6 +101,37 @@ def test_split_shapes_moves_the_section_and_keeps_the_rest():
     assert (rest, body) == ([], ["a : (K,)"])
 
 
+def test_split_trailers_moves_the_house_closing_paragraphs_out_of_sections():
+    lines = [
+        "Summary.",
+        "",
+        "Introduced in the summary stays.",
+        "",
+        "Parameters",
+        "----------",
+        "x : int",
+        "    The x.",
+        "",
+        "Shapes: ``forward(a)`` with a (N, C)",
+        "or (N, C, H).",
+        "",
+        "Introduced in notebooks/07_x.ipynb.",
+    ]
+    rest, moved = sw.split_trailers(lines)
+    assert rest == [*lines[:9], ""]
+    assert moved == [
+        "Shapes: ``forward(a)`` with a (N, C)",
+        "or (N, C, H).",
+        "",
+        "Introduced in notebooks/07_x.ipynb.",
+        "",
+    ]
+    assert sw.split_trailers(["Returns", "-------", "float", "    A number."]) == (
+        ["Returns", "-------", "float", "    A number."],
+        [],
+    )
+
+
 def test_format_value():
     assert sw.format_value(0.123456) == "0.1235"
     assert sw.format_value([1, 2.5, "x"]) == "[1, 2.5, x]"

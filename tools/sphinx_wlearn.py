@@ -22,8 +22,10 @@ only what none of them does. Loaded by ``docs/conf.py``.
 - **Failed lessons fail the build.** myst-nb reports a lesson that raised as a warning and
   builds on; at the end a table (lesson, seconds, status) is printed and the build's exit
   status is 1 if any lesson failed (every page is still written).
-- **"Shapes" sections.** numpydoc drops docstring sections it does not know; the ``Shapes``
-  section of the losses and models is kept, as a rubric after numpydoc's output.
+- **The house's docstring endings.** numpydoc drops sections it does not know (``Shapes``) and
+  reads a paragraph after a parameter list as one more parameter; the ``Shapes`` section and
+  the closing paragraphs ("Shapes: ...", "Introduced in notebooks/...", "See notebooks/...",
+  "Used by ...") are moved after numpydoc's output instead.
 - **MathJax from the site.** MathJax 3 (``tex-svg-full.js`` and the parts it loads on demand)
   is copied from the ``django-static-mathjax`` package into ``_static/mathjax/``
   (``mathjax_path``), so formulas need no network.
@@ -142,6 +144,7 @@ def _solutions(app: Sphinx, doctree: nodes.document) -> None:
             note = nodes.paragraph(classes=["wlearn-solution-hidden"])
             note += nodes.emphasis(text=SOLUTION_NOTE)
             cell.replace_self(note)
+            note["classes"] = ["wlearn-solution-hidden"]  # not the cell's tag classes
 
 
 # ---------------------------------------------------------------- citations
@@ -384,7 +387,7 @@ def _report_lessons(app: Sphinx, exception) -> None:
         app.statuscode = 1
 
 
-# ---------------------------------------------------------------- "Shapes" sections
+# ---------------------------------------------------------------- docstring endings
 
 
 def split_shapes(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -413,18 +416,58 @@ def split_shapes(lines: list[str]) -> tuple[list[str], list[str]]:
     return lines, []
 
 
-def _shapes_out(app, what, name, obj, options, lines) -> None:
-    rest, body = split_shapes(lines)
-    if body:
+_TRAILER = re.compile(r"^(Shapes:|Introduced in |See notebooks/|Used by )")
+_HEADER = re.compile(r"\s*-{3,}\s*")
+
+
+def split_trailers(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Take out the closing paragraphs numpydoc would read as parameters.
+
+    Parameters
+    ----------
+    lines : list of str
+        The docstring's lines (dedented, as autodoc passes them).
+
+    Returns
+    -------
+    (list of str, list of str)
+        The lines without them, and the paragraphs taken out (blank-line separated). A
+        paragraph is taken out when it comes after the first section header, follows a blank
+        line and starts like the house's closing lines (:data:`_TRAILER`).
+    """
+    headers = [
+        i for i in range(len(lines) - 1) if _HEADER.fullmatch(lines[i + 1]) and lines[i].strip()
+    ]
+    first = headers[0] if headers else len(lines)
+    kept, moved, i = [], [], 0
+    while i < len(lines):
+        if i > first and _TRAILER.match(lines[i]) and not lines[i - 1].strip():
+            j = i
+            while j < len(lines) and lines[j].strip():
+                j += 1
+            moved += [*lines[i:j], ""]
+            i = j
+        else:
+            kept.append(lines[i])
+            i += 1
+    return kept, moved
+
+
+def _docstring_out(app, what, name, obj, options, lines) -> None:
+    rest, shapes = split_shapes(lines)
+    rest, trailers = split_trailers(rest)
+    if shapes or trailers:
         lines[:] = rest
-        app.env.wlearn_shapes = getattr(app.env, "wlearn_shapes", {})
-        app.env.wlearn_shapes[name] = body
+        app.env.wlearn_moved = getattr(app.env, "wlearn_moved", {})
+        app.env.wlearn_moved[name] = (shapes, trailers)
 
 
-def _shapes_back(app, what, name, obj, options, lines) -> None:
-    body = getattr(app.env, "wlearn_shapes", {}).pop(name, None)
-    if body:
-        lines += ["", ".. rubric:: Shapes", "", *body, ""]
+def _docstring_back(app, what, name, obj, options, lines) -> None:
+    shapes, trailers = getattr(app.env, "wlearn_moved", {}).pop(name, ([], []))
+    if shapes:
+        lines += ["", ".. rubric:: Shapes", "", *shapes, ""]
+    if trailers:
+        lines += ["", *trailers]
 
 
 # ---------------------------------------------------------------- setup
@@ -454,6 +497,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-read", _solutions, priority=400)  # before codeautolink parses code
     app.connect("doctree-resolved", _resolved)
     app.connect("build-finished", _report_lessons)
-    app.connect("autodoc-process-docstring", _shapes_out, priority=400)  # before numpydoc
-    app.connect("autodoc-process-docstring", _shapes_back, priority=600)  # after it
+    app.connect("autodoc-process-docstring", _docstring_out, priority=400)  # before numpydoc
+    app.connect("autodoc-process-docstring", _docstring_back, priority=600)  # after it
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
