@@ -251,7 +251,10 @@ def _site(tmp_path: Path, *, broken: bool = False) -> Path:
     solution.metadata["tags"] = ["solution"]
     lesson = _notebook(
         [
-            md("# 01 · Fixture\n\nAs [Frogner et al. 2015](cite:frogner2015) show."),
+            md(
+                "# 01 · Fixture\n\nAs [Frogner et al. 2015](cite:frogner2015) show "
+                "(symbols: [notation](../docs/bibliography.md))."
+            ),
             code(
                 "import fixture_claims\nfixture_claims.install()\n"
                 "import wlearn.claims as wc\nimport wlearn.ground\n"
@@ -324,6 +327,12 @@ def test_citation_links_to_the_bibliography_entry(fixture_site):
     page = (out / "notebooks" / "01_fixture.html").read_text(encoding="utf-8")
     assert re.search(r'href="\.\./bibliography\.html#frogner2015"[^>]*>Frogner et al\. 2015<', page)
     assert 'id="frogner2015"' in (out / "bibliography.html").read_text(encoding="utf-8")
+
+
+def test_a_lesson_link_to_docs_leads_to_the_page(fixture_site):
+    _, out, _ = fixture_site
+    page = (out / "notebooks" / "01_fixture.html").read_text(encoding="utf-8")
+    assert re.search(r'href="\.\./bibliography\.html"[^>]*>.{0,80}notation', page)
 
 
 def test_uses_box_links_the_wlearn_names_into_the_api(fixture_site):

@@ -26,6 +26,9 @@ only what none of them does. Loaded by ``docs/conf.py``.
   reads a paragraph after a parameter list as one more parameter; the ``Shapes`` section and
   the closing paragraphs ("Shapes: ...", "Introduced in notebooks/...", "See notebooks/...",
   "Used by ...") are moved after numpydoc's output instead.
+- **Links from a lesson to the site's pages.** A lesson links to ``../docs/notation.md`` (the
+  path from ``notebooks/``, which JupyterLab opens); the site reads the lessons through
+  ``docs/notebooks``, so such links are rewritten to ``../notation.md`` before parsing.
 - **MathJax from the site.** MathJax 3 (``tex-svg-full.js`` and the parts it loads on demand)
   is copied from the ``django-static-mathjax`` package into ``_static/mathjax/``
   (``mathjax_path``), so formulas need no network.
@@ -304,7 +307,7 @@ def reproduces_markdown(rows: list[dict], papers: dict, lesson_href: dict, ancho
             out += ["No claims registered yet.", ""]
             continue
         counts = Counter(r["status"] for r in mine)
-        out += [", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ".", ""]
+        out += [", ".join(f"{counts[st]} {st}" for st in statuses if counts[st]) + ".", ""]
         out += ["| Item | Claim | Ours | Paper | Status | Lesson |", "|---|---|---|---|---|---|"]
         for r in mine:
             ours = "; ".join(f"{k} {format_value(v)}" for k, v in r.get("ours", {}).items())
@@ -323,9 +326,17 @@ def reproduces_markdown(rows: list[dict], papers: dict, lesson_href: dict, ancho
     return "\n".join(out)
 
 
+DOCS_LINK = "](../docs/"
+
+
+def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
+    if is_lesson(app, docname):
+        source[0] = source[0].replace(DOCS_LINK, "](../")
+    elif docname == app.config.wlearn_reproduces_doc:
+        _reproduces_page(app, docname, source)
+
+
 def _reproduces_page(app: Sphinx, docname: str, source: list[str]) -> None:
-    if docname != app.config.wlearn_reproduces_doc:
-        return
     import wlearn.claims as wc
 
     executed = sorted(
@@ -493,7 +504,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _builder_inited, priority=600)  # after myst-nb's
     app.connect("env-get-outdated", _always_reread_reproduces)
     app.connect("env-before-read-docs", _read_reproduces_last)
-    app.connect("source-read", _reproduces_page)
+    app.connect("source-read", _source_read)
+    app.set_html_assets_policy("always")  # MathJax on every page: lesson titles carry math
     app.connect("doctree-read", _solutions, priority=400)  # before codeautolink parses code
     app.connect("doctree-resolved", _resolved)
     app.connect("build-finished", _report_lessons)
