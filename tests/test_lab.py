@@ -205,7 +205,8 @@ def test_lesson_runs_clean_and_its_explorers_redraw(lab, browser, path):
 
     page.route("**/*", route)
     try:
-        page.goto(f"{lab}lab/tree/notebooks/{path.name}")
+        # a workspace of its own: no tab (and kernel) of an earlier lesson is restored
+        page.goto(f"{lab}lab/workspaces/lesson{path.name[:2]}/tree/notebooks/{path.name}")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120000)
         page.wait_for_function(
             r"""() => { const p = window.jupyterapp.shell.currentWidget;
