@@ -189,7 +189,7 @@ class Visitor:
             if wait_for:
                 page.wait_for_selector(wait_for, timeout=30000)
             report = page.evaluate(PAGE_SCRIPT)
-            if shot:
+            if shot and SHOTS:
                 Path(SHOTS).mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(Path(SHOTS) / shot))
         finally:
