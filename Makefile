@@ -6,21 +6,28 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.wlearn-installed
 # pytest workers are not used: the notebooks train models and share the machine's cores.
 PYTEST_ARGS ?=
+# The course site: Sphinx + myst-nb + sphinx-book-theme (docs/conf.py). One process, no -j:
+# tools/sphinx_wlearn.py writes the "What reproduces" page after every lesson has run.
+SPHINX := $(PY) -m sphinx -b html
+SPHINX_ARGS ?=
+PORT ?= 8000
 
-.PHONY: help install course course-instructor demo slides test unit notebooks site-test lab bench lint clean
+.PHONY: help install course course-instructor demo serve test unit notebooks site-test \
+	lab-test lab bench lint clean
 
 help:
-	@echo "make course  - install, execute every lesson on the default data, write the site build/"
-	@echo "               (course map, lesson pages with figures, API reference build/api/)"
+	@echo "make course  - install, execute every lesson once, write the course site into build/"
+	@echo "               (lessons, course map, search, bibliography, API reference, What reproduces,"
+	@echo "               build/claims.json)"
+	@echo "make serve   - serve build/ on http://127.0.0.1:$(PORT)/ (search needs http)"
 	@echo "make course-instructor - the same site with the solutions shown, in build/instructor/"
-	@echo "make demo    - the site at the classroom size (WLEARN_SIZE=demo: each lesson under a"
-	@echo "               minute of CPU), in build/demo/"
-	@echo "make slides  - reveal.js decks of the lessons in build/slides/ (slide types from cell tags)"
-	@echo "make test    - install, unit tests, every notebook with nbval, then build/ and the"
-	@echo "               headless-browser test of the site (chromium)"
-	@echo "make lab     - install, register the kernel and open JupyterLab"
+	@echo "make demo    - the site at the classroom size (WLEARN_SIZE=demo), in build/demo/"
+	@echo "make test    - install, unit tests, every notebook with nbval, the demo-size site in a"
+	@echo "               browser (Playwright + chromium), the explorers live in JupyterLab"
+	@echo "make lab     - install, register the kernel and open JupyterLab (RISE slides: the"
+	@echo "               toolbar's RISE button)"
 	@echo "make bench   - run the speed/memory benchmarks (ratios against a baseline)"
-	@echo "make lint    - ruff over the package, tests and notebooks"
+	@echo "make lint    - ruff over the package, tests, tools and notebooks"
 
 # Install once; re-running a target on a set-up machine does not reinstall.
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
@@ -34,20 +41,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Each lesson runs once (myst-nb through jupyter-cache, build/.jupyter_cache/<size>/<hash>); a later
+# build at the same size reuses the executed notebooks until a lesson or wlearn changes.
 course: $(STAMP)
-	$(PY) tools/build_course.py --out build
+	$(SPHINX) docs build $(SPHINX_ARGS)
 
-# Reuses the executed notebooks of `make course` when they are up to date, else executes.
 course-instructor: $(STAMP)
-	$(PY) tools/build_course.py --instructor --out build/instructor --executed build/notebooks
+	$(SPHINX) -t instructor docs build/instructor $(SPHINX_ARGS)
 
 # Each lesson's key experiment at the classroom size (the sizes: `wlearn.by_size` in each lesson).
 demo: $(STAMP)
-	WLEARN_SIZE=demo $(PY) tools/build_course.py --out build/demo
+	WLEARN_SIZE=demo $(SPHINX) docs build/demo $(SPHINX_ARGS)
 
-# The environment passes through (WLEARN_SIZE=demo make slides: decks from the demo-size run).
-slides: $(STAMP)
-	$(PY) tools/build_slides.py --out build/slides --executed build/notebooks
+serve:
+	@echo "the course site: http://127.0.0.1:$(PORT)/index.html (Ctrl-C stops)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory build
 
 unit: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
@@ -55,19 +63,24 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	MPLBACKEND=agg WLEARN_STATIC=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:cacheprovider $(PYTEST_ARGS)
 
-# A built site in a headless browser (tests/test_site.py; SITE=build needs `make course` first).
+# The site in a browser (tests/test_site.py; SITE=build checks the site of `make course`).
 SITE ?= build
 site-test: $(STAMP)
 	WLEARN_SITE=$(SITE) $(PY) -m pytest tests/test_site.py -p no:cacheprovider $(PYTEST_ARGS)
 
-# nbval checks every lesson's claims at the default size; the site built for the browser test
-# runs the lessons again at the demo size (same cells, same pages, half the time).
-# The steps run one after the other (no -j): the lessons share the machine's cores.
+# The lessons with an explorer, run in a real JupyterLab at the demo size (tests/test_lab.py).
+lab-test: $(STAMP)
+	WLEARN_LAB_TEST=1 $(PY) -m pytest tests/test_lab.py -p no:cacheprovider $(PYTEST_ARGS)
+
+# nbval checks every lesson's claims at the default size; the site for the browser test runs
+# them again at the demo size (build/test-site/, its own jupyter-cache). The steps run one after
+# the other (no -j): the lessons share the machine's cores. Each step prints its time.
 test: $(STAMP)
-	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory notebooks
-	WLEARN_SIZE=demo $(PY) tools/build_course.py --out build/test-site
-	$(MAKE) --no-print-directory site-test SITE=build/test-site
+	time $(MAKE) --no-print-directory unit
+	time $(MAKE) --no-print-directory notebooks
+	time WLEARN_SIZE=demo $(SPHINX) docs build/test-site $(SPHINX_ARGS)
+	time $(MAKE) --no-print-directory site-test SITE=build/test-site
+	time $(MAKE) --no-print-directory lab-test
 
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name wlearn --display-name "Python (wlearn)"
@@ -77,8 +90,8 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wlearn tests benchmarks data_scripts tools notebooks
-	$(VENV)/bin/ruff format --check wlearn tests benchmarks data_scripts tools notebooks
+	$(VENV)/bin/ruff check wlearn tests benchmarks data_scripts tools docs/conf.py notebooks
+	$(VENV)/bin/ruff format --check wlearn tests benchmarks data_scripts tools docs/conf.py notebooks
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache docs/api

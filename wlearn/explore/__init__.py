@@ -5,7 +5,7 @@ An :class:`Explorer` pairs a draw function ``draw(axes, **values) -> summary`` w
 **static snapshot** (small multiples: one column per static value) as a PNG, so the figure is in
 the executed HTML and under nbval; when live (environment variable ``WLEARN_STATIC`` unset or
 ``0``) it also displays the ipywidgets controls, whose output redraws the figure on every move.
-``tools/build_course.py`` and ``make notebooks`` set ``WLEARN_STATIC=1``.
+The course site (``docs/conf.py``) and ``make notebooks`` set ``WLEARN_STATIC=1``.
 
 Figures are :class:`matplotlib.figure.Figure` objects made without pyplot (nothing leaks into
 the notebook's figure list) and displayed as PNG images, whatever the matplotlib backend.

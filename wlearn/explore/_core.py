@@ -24,7 +24,8 @@ def is_static() -> bool:
     Returns
     -------
     bool
-        ``tools/build_course.py`` and ``make notebooks`` set it; a bad value raises ValueError.
+        The course site (``docs/conf.py``) and ``make notebooks`` set it; a bad value raises
+        ValueError.
 
     Introduced in notebooks/02_sinkhorn.ipynb (the first explorer).
     """

@@ -1,5 +1,7 @@
 """``python -m wlearn.segment train|evaluate|predict``: Cityscapes segmentation from a shell.
 
+Usage::
+
     # cross-entropy first, then fine-tune with a Wasserstein loss (Liu et al. 2020 protocol)
     python -m wlearn.segment train --data data/cityscapes --loss ce --epochs 300 --out runs/ce
     python -m wlearn.segment train --data data/cityscapes --loss wass-d2 --init runs/ce/last.pt \\
