@@ -25,6 +25,7 @@ from wlearn.segment.selftrain import (  # noqa: E402
     PseudoLabeler,
     class_balanced_thresholds,
     conservative_targets,
+    lrent_pseudo_labels,
     pseudo_labels,
     self_train,
 )
@@ -33,6 +34,7 @@ __all__ += [
     "PseudoLabeler",
     "class_balanced_thresholds",
     "conservative_targets",
+    "lrent_pseudo_labels",
     "pseudo_labels",
     "self_train",
 ]
