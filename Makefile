@@ -7,7 +7,7 @@ STAMP := $(VENV)/.wlearn-installed
 # pytest workers are not used: the notebooks train models and share the machine's cores.
 PYTEST_ARGS ?=
 
-.PHONY: help install course course-instructor demo slides test unit notebooks site-test lab bench lint clean
+.PHONY: help install course course-instructor demo slides test unit notebooks site-test lab bench lint clean ce-start
 
 help:
 	@echo "make course  - install, execute every lesson on the default data, write the site build/"
@@ -21,6 +21,8 @@ help:
 	@echo "make lab     - install, register the kernel and open JupyterLab"
 	@echo "make bench   - run the speed/memory benchmarks (ratios against a baseline)"
 	@echo "make lint    - ruff over the package, tests and notebooks"
+	@echo "make ce-start - re-create the cross-entropy ENet that lessons 08-10 start from (about"
+	@echo "               25 CPU minutes on one thread; writes wlearn/data/embedded/enet_ce_scenes.*)"
 
 # Install once; re-running a target on a set-up machine does not reinstall.
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
@@ -79,6 +81,20 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wlearn tests benchmarks data_scripts tools notebooks
 	$(VENV)/bin/ruff format --check wlearn tests benchmarks data_scripts tools notebooks
+
+# The cross-entropy starting point of lessons 08-10 (wlearn/segment/start.py): generated scenes
+# in the Cityscapes layout, `python -m wlearn.segment train` on one thread, then the weights and
+# their manifest (commands, seed, git commit, data version, SHA-256, CPU time, val IoU).
+# Commit the code first: the manifest records the commit it was trained from.
+CE_START := wlearn/data/embedded/enet_ce_scenes.pt
+CE_DIR := build/ce_start
+CE_SCENES := --n-train 2000 --n-val 100 --height 64 --width 128 --seed 0
+CE_TRAIN := --loss ce --width 0.5 --batch-size 8 --epochs 24 --lr 5e-3 --weight-decay 2e-4 --seed 0
+ce-start: $(STAMP)
+	rm -rf $(CE_DIR)
+	$(PY) data_scripts/make_scenes.py --root $(CE_DIR)/scenes $(CE_SCENES)
+	OMP_NUM_THREADS=1 $(PY) -m wlearn.segment train --data $(CE_DIR)/scenes $(CE_TRAIN) --out $(CE_DIR)/run
+	$(PY) -m wlearn.segment export --run $(CE_DIR)/run --data $(CE_DIR)/scenes --out $(CE_START)
 
 clean:
 	rm -rf build .pytest_cache
