@@ -5,6 +5,7 @@ Introduced in notebooks/08_importance_aware_segmentation.ipynb.
 
 from wlearn.segment.engine import (
     evaluate,
+    finetune,
     fit,
     load_checkpoint,
     pretrain_finetune,
@@ -14,6 +15,7 @@ from wlearn.segment.engine import (
 
 __all__ = [
     "evaluate",
+    "finetune",
     "fit",
     "load_checkpoint",
     "pretrain_finetune",
