@@ -327,7 +327,7 @@ WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF 
     "09.4": (_fn(lambda f: lambda conf: f(conf).nan_to_num(0.0)), "expected nan at entry"),
     "10.1": (
         _fn(lambda f: lambda p, lam, alpha: f(p, lam, 1.0)),  # alpha left out
-        "q against conservative_targets(..., mode='lrent') off at C=5",
+        "keep against lrent_pseudo_labels off at C=5",
     ),
     "10.2": (
         _fn(lambda f: lambda z, t, D: f(z, t, D.T)),

@@ -26,6 +26,7 @@ __all__ = [
 from wlearn.segment.selftrain import (  # noqa: E402
     PseudoLabeler,
     class_balanced_thresholds,
+    compare_self_training,
     conservative_targets,
     lrent_pseudo_labels,
     pseudo_labels,
@@ -35,6 +36,7 @@ from wlearn.segment.selftrain import (  # noqa: E402
 __all__ += [
     "PseudoLabeler",
     "class_balanced_thresholds",
+    "compare_self_training",
     "conservative_targets",
     "lrent_pseudo_labels",
     "pseudo_labels",

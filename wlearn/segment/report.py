@@ -173,3 +173,93 @@ def format_table(ours: dict, paper: dict | None = None, *, title: str = "") -> s
             cells = [*row["iou"], row["g4"], row["miou"]]
             lines.append(f"{'  paper ' + name:<{lw}}" + "".join(f"{v:9.1f}" for v in cells))
     return "\n".join(lines)
+
+
+def read_metrics(path) -> dict:
+    """The ``metrics.csv`` of ``python -m wlearn.segment train`` as ``{column: float array}``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV (one row per epoch, columns of :func:`wlearn.segment.runtime.csv_columns`).
+
+    Returns
+    -------
+    dict
+        ``{column: numpy array of floats}`` (NaN for empty cells).
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"path: {path} has no rows; did the run finish an epoch?")
+    return {c: np.array([float(r[c]) if r[c] != "" else np.nan for r in rows]) for c in rows[0]}
+
+
+def plot_class_iou(res, *, ax=None, highlight=None, bar: float | None = 30.0, title: str = ""):
+    """Bar chart of the IoU of every class (in %), Group-4 classes in red.
+
+    Parameters
+    ----------
+    res : dict
+        An evaluation of :func:`wlearn.segment.evaluate` (``"iou"``, shape (19,)).
+    ax : matplotlib Axes or None
+        Where to draw (default: the current axes).
+    highlight : sequence of int or None
+        Classes drawn in red (default: Group 4).
+    bar : float or None
+        A dashed horizontal line at this IoU (the competence bar of lesson 08).
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    from wlearn.data.cityscapes import CLASS_NAMES
+
+    ax = plt.gca() if ax is None else ax
+    hi = set(_g4_index() if highlight is None else highlight)
+    iou = 100 * np.asarray(res["iou"], dtype=float)
+    ax.bar(range(len(iou)), iou, color=["C3" if k in hi else "0.6" for k in range(len(iou))])
+    if bar is not None:
+        ax.axhline(bar, color="k", ls="--", lw=1, label=f"{bar:g} %")
+        ax.legend(loc="upper right")
+    ax.set_xticks(range(len(iou)), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
+    ax.set(ylabel="IoU (%)", ylim=(0, 100), title=title)
+    return ax
+
+
+def format_bench(res: dict) -> str:
+    """The table of ``benchmarks/bench_segment.py --json``: images/s, peak memory, ratios to CE.
+
+    Parameters
+    ----------
+    res : dict
+        The JSON the benchmark writes (``device``, ``size``, ``batch_size``, ``amp``,
+        ``losses: {name: {images_per_s, peak_mib}}``).
+
+    Returns
+    -------
+    str
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
+    ce = res["losses"]["ce"]
+    H, W = res["size"]
+    lines = [f"{res['device']}, {H} x {W}, batch {res['batch_size']}, AMP {res['amp']}"]
+    lines.append(
+        f"{'loss':<11}{'images/s':>10}{'peak MiB':>10}{'speed / CE':>12}{'memory / CE':>13}"
+    )
+    for k, v in res["losses"].items():
+        speed, mem = v["images_per_s"] / ce["images_per_s"], v["peak_mib"] / ce["peak_mib"]
+        lines.append(
+            f"{k:<11}{v['images_per_s']:10.2f}{v['peak_mib']:10.1f}{speed:12.2f}{mem:13.2f}"
+        )
+    return "\n".join(lines)

@@ -567,3 +567,72 @@ def self_train(
         if callback is not None:
             callback(r + 1, model)
     return history
+
+
+def compare_self_training(
+    start: nn.Module,
+    source,
+    target,
+    val_loader,
+    losses: dict,
+    *,
+    num_classes: int,
+    seeds=(0,),
+    batch_size: int = 2,
+    groups: dict | None = None,
+    **kwargs,
+) -> dict:
+    """Self-train a copy of ``start`` with every loss and seed; evaluate each on the target.
+
+    Every run reseeds (:func:`wlearn.seed_everything`), copies ``start``, draws its source and
+    target batches from shuffled loaders over ``source`` and ``target`` and calls
+    :func:`self_train` with ``kwargs``: the losses see the same batches, rounds and steps, so
+    they can be compared seed by seed.
+
+    Parameters
+    ----------
+    start : nn.Module
+        The source-only network (left unchanged).
+    source, target : Dataset
+        Labelled source and (labels unused) target training sets.
+    val_loader : loader of (image, target)
+        Labelled target-domain evaluation data.
+    losses : dict
+        ``{name: loss_fn(logits, q, mask=mask)}``.
+    num_classes : int
+        ``C``.
+    seeds : sequence of int
+        One run per seed and loss.
+    batch_size : int
+        Source images and target images per step (each).
+    groups : dict or None
+        Passed to :func:`wlearn.segment.evaluate` (e.g. ``{"Group 4": [...]}``).
+    **kwargs
+        Passed to :func:`self_train` (``rounds``, ``steps_per_round``, ``mode``, ``alpha``,
+        ``lr``, ...).
+
+    Returns
+    -------
+    dict
+        ``{name: [evaluation per seed]}``.
+
+    The protocol of Liu et al. 2020, Table 3. Introduced in
+    notebooks/10_self_training_adaptation.ipynb.
+    """
+    from torch.utils.data import DataLoader
+
+    from wlearn._env import seed_everything
+    from wlearn.segment.engine import evaluate
+
+    base = copy.deepcopy(start.state_dict())
+    out = {name: [] for name in losses}
+    for name, loss_fn in losses.items():
+        for seed in seeds:
+            seed_everything(seed)
+            model = copy.deepcopy(start)
+            model.load_state_dict(base)
+            s_loader = DataLoader(source, batch_size=batch_size, shuffle=True, drop_last=True)
+            t_loader = DataLoader(target, batch_size=batch_size, shuffle=True, drop_last=True)
+            self_train(model, s_loader, t_loader, loss_fn, num_classes=num_classes, **kwargs)
+            out[name].append(evaluate(model, val_loader, num_classes, groups=groups))
+    return out

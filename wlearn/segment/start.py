@@ -327,3 +327,54 @@ def export_start(run, data, out=None) -> dict:
     mpath = manifest_path(out)
     mpath.write_text(json.dumps(man, indent=1) + "\n", encoding="utf-8")
     return man
+
+
+def table1_settings() -> dict:
+    """The fine-tuning settings of lesson 08's Table 1 at this run size (``wlearn.SIZE``).
+
+    Lesson 10 recomputes two of its rows (the one-hot case of Liu's Huber claim) with the same
+    settings, so both lessons read them here.
+
+    Returns
+    -------
+    dict
+        ``n_ft`` (the first training scenes of the starting point used to fine-tune),
+        ``n_val`` (its first validation scenes), ``seeds``, ``batch`` (scenes per Adam step; one
+        pass over ``n_ft`` scenes) and ``lr`` (Adam, poly decay). Fixed on the cross-entropy
+        control alone (lesson 08, section 5).
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+    """
+    from wlearn._env import by_size
+
+    n_ft, n_val, seeds = by_size(
+        demo=(96, 50, (0,)), default=(240, 100, (0, 1, 2)), full=(240, 100, (0, 1, 2))
+    )
+    return {"n_ft": n_ft, "n_val": n_val, "seeds": seeds, "batch": 8, "lr": 5e-4}
+
+
+def write_scenes(root, n_train: int, n_val: int, *, manifest: dict | None = None) -> None:
+    """Write the starting point's scenes in the Cityscapes layout (``data_scripts/make_scenes.py``).
+
+    The first ``n_train`` training and ``n_val`` validation scenes of the manifest's data
+    (its height, width and seed), so that ``python -m wlearn.segment`` can fine-tune the
+    committed start on them.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder to write (``leftImg8bit/``, ``gtFine/``, ``scenes.json``).
+    n_train, n_val : int
+        Numbers of scenes.
+    manifest : dict or None
+        Default: the committed checkpoint's (:func:`read_manifest`).
+
+    Introduced in notebooks/09_cityscapes_gpu.ipynb.
+    """
+    import sys
+
+    d = (read_manifest() if manifest is None else manifest)["data"]
+    script = Path(__file__).resolve().parents[2] / "data_scripts" / "make_scenes.py"
+    args = ["--root", root, "--n-train", n_train, "--n-val", n_val, "--height", d["height"]]
+    args += ["--width", d["width"], "--seed", d["seed"]]
+    subprocess.run([sys.executable, str(script), *map(str, args)], check=True, capture_output=True)
