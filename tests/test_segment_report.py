@@ -52,3 +52,30 @@ def test_summaries_paired_differences_and_the_table():
     assert "paper +L_d" in text and "90.7" in text and "±" in text
     with pytest.raises(ValueError, match="runs_b"):
         report.paired(a, b[:1])
+
+
+def test_read_metrics_format_bench_and_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("agg")
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss,val_miou\n1,0.5,0.25\n2,0.4,\n")
+    m = report.read_metrics(path)
+    assert m["epoch"].tolist() == [1, 2] and np.isnan(m["val_miou"][1])
+    (tmp_path / "empty.csv").write_text("epoch\n")
+    with pytest.raises(ValueError, match="no rows"):
+        report.read_metrics(tmp_path / "empty.csv")
+    res = {
+        "device": "cpu",
+        "size": [64, 128],
+        "batch_size": 2,
+        "amp": "none",
+        "losses": {
+            "ce": {"images_per_s": 10.0, "peak_mib": 100.0},
+            "wass-d": {"images_per_s": 5.0, "peak_mib": 150.0},
+        },
+    }
+    text = report.format_bench(res)
+    assert "speed / CE" in text and "0.50" in text and "1.50" in text
+    ax = report.plot_class_iou(run([0.4] * 7, 0.5), title="t")
+    assert len(ax.patches) == 19 and ax.get_ylabel() == "IoU (%)"

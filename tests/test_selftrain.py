@@ -212,3 +212,22 @@ def test_pseudo_labeler_and_one_round_of_self_training():
     assert all(not p.requires_grad for p in lab.teacher.parameters())
     with pytest.raises(ValueError, match="rounds"):
         self_train(model, src, tgt, SoftCrossEntropyLoss(), num_classes=C, rounds=0)
+
+
+def test_compare_self_training_pairs_runs_by_seed_and_leaves_the_start_alone():
+    from wlearn.data.cityscapes import generated_scenes
+    from wlearn.segment import compare_self_training
+
+    src = generated_scenes(4, height=32, width=64, seed=0)
+    tgt = generated_scenes(4, height=32, width=64, seed=1)
+    val = DataLoader(tgt, batch_size=4)
+    torch.manual_seed(0)
+    start = nn.Sequential(nn.Conv2d(3, 19, 3, padding=1))
+    before = [p.clone() for p in start.parameters()]
+    losses = {"CE": SoftCrossEntropyLoss(), "CE again": SoftCrossEntropyLoss()}
+    kw = dict(num_classes=19, seeds=(0, 1), rounds=1, steps_per_round=2, mode="lrent", lr=1e-2)
+    out = compare_self_training(start, src, tgt, val, losses, device="cpu", **kw)
+    assert set(out) == set(losses) and all(len(v) == 2 for v in out.values())
+    for a, b in zip(out["CE"], out["CE again"], strict=True):  # same seed: the same run
+        assert torch.equal(a["confusion"], b["confusion"])
+    assert all(torch.equal(p, q) for p, q in zip(before, start.parameters(), strict=True))

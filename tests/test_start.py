@@ -82,3 +82,12 @@ def test_the_committed_checkpoint_matches_its_manifest():
     model, _ = st.load_start(device="cpu")
     assert model(torch.zeros(1, 3, 32, 64)).shape == (1, 19, 32, 64)
     assert set(man["val"]["iou"]) == set(CLASS_NAMES) and man["training"]["cpu_seconds"] > 0
+
+
+def test_write_scenes_writes_the_manifests_scenes(tiny, tmp_path):
+    data, _, out = tiny
+    man = st.read_manifest(out)
+    st.write_scenes(tmp_path / "again", 4, 2, manifest=man)
+    assert st.tree_sha256(tmp_path / "again" / "gtFine") == st.tree_sha256(data / "gtFine")
+    s = st.table1_settings()
+    assert s["n_ft"] % s["batch"] == 0 and len(s["seeds"]) >= 1 and s["lr"] > 0
