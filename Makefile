@@ -22,7 +22,7 @@ help:
 	@echo "make bench   - run the speed/memory benchmarks (ratios against a baseline)"
 	@echo "make lint    - ruff over the package, tests and notebooks"
 	@echo "make ce-start - re-create the cross-entropy ENet that lessons 08-10 start from (about"
-	@echo "               25 CPU minutes on one thread; writes wlearn/data/embedded/enet_ce_scenes.*)"
+	@echo "               16 CPU minutes on one thread; writes wlearn/data/embedded/enet_ce_scenes.*)"
 
 # Install once; re-running a target on a set-up machine does not reinstall.
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;

@@ -265,7 +265,7 @@ def _lrent(probs: torch.Tensor, thresholds: torch.Tensor, alpha: float):
 def lrent_pseudo_labels(probs: torch.Tensor, thresholds: torch.Tensor, *, alpha: float = 0.25):
     r"""CRST's label-entropy-regularised soft pseudo-labels and the pixels that get one (LRENT).
 
-    Zou et al. (2019, Sec. 4, label regularisation with the entropy regulariser) choose each
+    Zou et al. (2019; label-regularised self-training with the entropy regulariser) choose each
     target pixel's pseudo-label :math:`\hat y` in the probability simplex *or* :math:`\hat y = 0`
     (no label) to minimise
 
