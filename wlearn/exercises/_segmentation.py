@@ -23,7 +23,7 @@ def _seg_case(rng, N, C, H, W):
 
 @_register(
     "08.2",
-    "the one-hot loss with the importance matrix is omega_t (1 - s_t)",
+    "the one-hot loss with the importance matrix is omega_k* (1 - h_k*)",
     "a function importance_w_loss(logits, k_star, D_imp) -> (N, H, W): the loss per pixel as "
     "a formula in h_k* = softmax(logits)[k*] and the importance omega_k* read from D_imp; "
     "logits (N, C, H, W), k_star (N, H, W), D_imp (C, C) tensors",
@@ -61,7 +61,7 @@ def _ex_08_2(r, fn):
         cases.append(case)
     r.ok("shape (N, H, W) ok")
     r.close(
-        "loss against one_hot_wasserstein(logits, t, D_imp)",
+        "loss against one_hot_wasserstein(logits, k_star, D_imp)",
         got,
         exp,
         cases,
