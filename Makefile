@@ -13,7 +13,7 @@ SPHINX_ARGS ?=
 PORT ?= 8000
 
 .PHONY: help install course course-instructor demo serve test unit notebooks site-test \
-	lab-test lab bench lint clean
+	lab-test lab bench lint clean ce-start
 
 help:
 	@echo "make course  - install, execute every lesson once, write the course site into build/"
@@ -28,6 +28,8 @@ help:
 	@echo "               toolbar's RISE button)"
 	@echo "make bench   - run the speed/memory benchmarks (ratios against a baseline)"
 	@echo "make lint    - ruff over the package, tests, tools and notebooks"
+	@echo "make ce-start - re-create the cross-entropy ENet that lessons 08-10 start from (about"
+	@echo "               16 CPU minutes on one thread; writes wlearn/data/embedded/enet_ce_scenes.*)"
 
 # Install once; re-running a target on a set-up machine does not reinstall.
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
@@ -92,6 +94,20 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wlearn tests benchmarks data_scripts tools docs/conf.py notebooks
 	$(VENV)/bin/ruff format --check wlearn tests benchmarks data_scripts tools docs/conf.py notebooks
+
+# The cross-entropy starting point of lessons 08-10 (wlearn/segment/start.py): generated scenes
+# in the Cityscapes layout, `python -m wlearn.segment train` on one thread, then the weights and
+# their manifest (commands, seed, git commit, data version, SHA-256, CPU time, val IoU).
+# Commit the code first: the manifest records the commit it was trained from.
+CE_START := wlearn/data/embedded/enet_ce_scenes.pt
+CE_DIR := build/ce_start
+CE_SCENES := --n-train 2000 --n-val 100 --height 64 --width 128 --seed 0
+CE_TRAIN := --loss ce --width 0.5 --batch-size 8 --epochs 24 --lr 5e-3 --weight-decay 2e-4 --seed 0
+ce-start: $(STAMP)
+	rm -rf $(CE_DIR)
+	$(PY) data_scripts/make_scenes.py --root $(CE_DIR)/scenes $(CE_SCENES)
+	OMP_NUM_THREADS=1 $(PY) -m wlearn.segment train --data $(CE_DIR)/scenes $(CE_TRAIN) --out $(CE_DIR)/run
+	$(PY) -m wlearn.segment export --run $(CE_DIR)/run --data $(CE_DIR)/scenes --out $(CE_START)
 
 clean:
 	rm -rf build .pytest_cache docs/api

@@ -5,7 +5,8 @@
 
 writes ``leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png`` and
 ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png`` (Cityscapes labelIds, not
-trainIds, exactly like the real dataset), so that ``wlearn.data.cityscapes.Cityscapes`` and
+trainIds, exactly like the real dataset) and ``scenes.json`` (the generator's version, the
+sizes, the seed and this command: the data version of a checkpoint trained on them), so that ``wlearn.data.cityscapes.Cityscapes`` and
 the official ``cityscapesscripts`` tools read them unchanged. Every file is written to a
 temporary name and renamed (atomic); re-running skips pairs that already exist.
 Scenes come from :func:`wlearn.data.scenes.make_scene`; the val split uses a different seed.
@@ -14,13 +15,16 @@ Scenes come from :func:`wlearn.data.scenes.make_scene`; the val split uses a dif
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from wlearn.data.scenes import make_scene
+from wlearn.data.scenes import SCENES_VERSION, make_scene
 
 MIN_SIZE = 1
 """Smallest ``--height`` and ``--width`` (0 would divide by zero in the scene layout)."""
@@ -73,6 +77,18 @@ def main(argv=None) -> None:
     for split, n in (("train", a.n_train), ("val", a.n_val)):
         w = write_split(a.root, split, n, a.height, a.width, a.seed)
         print(f"{split}: {w} written, {n - w} already there, under {a.root}")
+    info = {
+        "generator": "wlearn.data.scenes",
+        "scenes_version": SCENES_VERSION,
+        "n_train": a.n_train,
+        "n_val": a.n_val,
+        "height": a.height,
+        "width": a.width,
+        "seed": a.seed,
+        "command": "python data_scripts/make_scenes.py "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+    }
+    (a.root / "scenes.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

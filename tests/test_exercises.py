@@ -330,14 +330,14 @@ WRONG = {  # key: (answer, context) -> wrong (answer, context), text of the OFF 
     ),
     "08.2": (
         _fn(lambda f: lambda z, t, D: f(z, t, D.T)),  # importance read from a row
-        "loss against one_hot_wasserstein(logits, t, D_imp) off",
+        "loss against one_hot_wasserstein(logits, k_star, D_imp) off",
     ),
     "08.4": (_fn(lambda f: lambda conf, D: f(conf, D.T)), "off at random asymmetric D"),
     "09.3": (lambda ans, ctx: (0.5, ctx), "with tau = 0.5, H_tau(d) != d^2"),
     "09.4": (_fn(lambda f: lambda conf: f(conf).nan_to_num(0.0)), "expected nan at entry"),
     "10.1": (
         _fn(lambda f: lambda p, lam, alpha: f(p, lam, 1.0)),  # alpha left out
-        "q against conservative_targets(..., mode='lrent') off at C=5",
+        "keep against lrent_pseudo_labels off at C=5",
     ),
     "10.2": (
         _fn(lambda f: lambda z, t, D: f(z, t, D.T)),

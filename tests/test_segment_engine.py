@@ -9,7 +9,7 @@ import wlearn
 from wlearn.data.cityscapes import generated_scenes
 from wlearn.ground import severity_matrix
 from wlearn.losses import OneHotWassersteinLoss
-from wlearn.segment import evaluate, fit, load_checkpoint, pretrain_finetune
+from wlearn.segment import evaluate, finetune, fit, load_checkpoint, pretrain_finetune
 
 
 class Tiny(nn.Module):
@@ -132,6 +132,29 @@ def test_pretrain_finetune_protocol(loaders, tmp_path):
     assert (tmp_path / "pretrain.pt").is_file() and (tmp_path / "W_seed1.pt").is_file()
     a, b = out["models"]["CE"].state_dict(), out["models"]["W"].state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)  # fine-tuned separately
+
+
+def test_finetune_is_deterministic_leaves_the_start_alone_and_same_steps(loaders):
+    """Same seed, same start: the same numbers (the paired comparisons of lesson 08 rely on it);
+    the starting network is not modified; every loss runs the same number of steps."""
+    tl, vl = loaders
+    wlearn.seed_everything(0)
+    start = Tiny()
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    losses = {
+        "CE": nn.CrossEntropyLoss(ignore_index=255),
+        "W": OneHotWassersteinLoss(severity_matrix().float(), ignore_index=255),
+    }
+    seen = []
+    kw = dict(num_classes=19, epochs=1, seeds=(0, 1), device="cpu", progress=False)
+    a = finetune(start, tl, vl, losses, callback=lambda n, s, r: seen.append((n, s)), **kw)
+    b = finetune(start, tl, vl, losses, keep_models=False, **kw)
+    assert seen == [("CE", 0), ("CE", 1), ("W", 0), ("W", 1)] and b["models"] == {}
+    for name in losses:
+        for ra, rb in zip(a["runs"][name], b["runs"][name], strict=True):
+            assert torch.equal(ra["confusion"], rb["confusion"])
+    assert all(torch.equal(v, start.state_dict()[k]) for k, v in before.items())
+    assert not torch.equal(a["runs"]["CE"][0]["confusion"], a["runs"]["CE"][1]["confusion"])
 
 
 def test_bad_inputs(loaders):

@@ -12,6 +12,7 @@ from wlearn.segment.selftrain import (
     PseudoLabeler,
     class_balanced_thresholds,
     conservative_targets,
+    lrent_pseudo_labels,
     pseudo_labels,
     self_train,
 )
@@ -100,6 +101,44 @@ def test_lrent_minimises_its_objective():
             assert obj(v) >= obj(q) - 1e-12
 
 
+def test_lrent_pseudo_labels_follow_the_authors_selection_rule():
+    """CRST keeps a pixel when -sum q log p + alpha sum q log q < -sum q log lambda (the value of
+    q = 0), with q = (p / lambda)^(1/alpha) normalised: a NumPy port of that rule of Zou et
+    al.'s label_selection (crst_seg.py) against lrent_pseudo_labels."""
+    import numpy as np
+
+    p = probs(N=2, C=5, H=6, W=7, seed=5, scale=3.0)
+    lam = class_balanced_thresholds([p], 5, 0.3)
+    for alpha in (0.1, 0.25, 1.0):
+        q, keep = lrent_pseudo_labels(p, lam, alpha=alpha)
+        pn, ln = p.movedim(1, -1).numpy(), lam.numpy()  # (N, H, W, C), (C,)
+        soft = np.power(pn / ln, 1.0 / alpha)
+        soft = soft / soft.sum(-1, keepdims=True)
+        reg = np.sum(-soft * np.log(pn + 1e-32) + alpha * soft * np.log(soft + 1e-32), -1)
+        sel = np.sum(-soft * np.log(ln + 1e-32), -1)
+        assert np.array_equal(keep.numpy(), reg < sel)
+        rows = q.movedim(1, -1)
+        assert np.allclose(rows[keep].numpy(), soft[keep.numpy()], atol=1e-12)
+        assert (rows[~keep] == 0).all() and (alpha == 1.0 or 0 < keep.float().mean() < 1)
+    # alpha -> 0: CBST, the one-hot label argmax p / lambda where max p / lambda > 1
+    q, keep = lrent_pseudo_labels(p, lam, alpha=1e-4)
+    ratio = p / lam.view(1, 5, 1, 1)
+    assert torch.equal(keep, ratio.max(1).values > 1)
+    assert torch.equal(q.argmax(1)[keep], ratio.argmax(1)[keep])
+    # a larger alpha keeps more pixels (Z^alpha grows with alpha)
+    kept = [int(lrent_pseudo_labels(p, lam, alpha=a)[1].sum()) for a in (0.1, 0.25, 0.5, 1.0)]
+    assert kept == sorted(kept)
+    # a class never predicted (threshold inf) gets no mass
+    lam_inf = lam.clone()
+    lam_inf[2] = float("inf")
+    q, _ = lrent_pseudo_labels(p, lam_inf, alpha=0.25)
+    assert (q[:, 2] == 0).all()
+    with pytest.raises(ValueError, match="alpha"):
+        lrent_pseudo_labels(p, lam, alpha=0)
+    with pytest.raises(ValueError, match="thresholds"):
+        lrent_pseudo_labels(p, lam[:3])
+
+
 def test_bad_inputs():
     p = probs()
     lam = torch.full((4,), 0.5, dtype=torch.float64)
@@ -173,3 +212,22 @@ def test_pseudo_labeler_and_one_round_of_self_training():
     assert all(not p.requires_grad for p in lab.teacher.parameters())
     with pytest.raises(ValueError, match="rounds"):
         self_train(model, src, tgt, SoftCrossEntropyLoss(), num_classes=C, rounds=0)
+
+
+def test_compare_self_training_pairs_runs_by_seed_and_leaves_the_start_alone():
+    from wlearn.data.cityscapes import generated_scenes
+    from wlearn.segment import compare_self_training
+
+    src = generated_scenes(4, height=32, width=64, seed=0)
+    tgt = generated_scenes(4, height=32, width=64, seed=1)
+    val = DataLoader(tgt, batch_size=4)
+    torch.manual_seed(0)
+    start = nn.Sequential(nn.Conv2d(3, 19, 3, padding=1))
+    before = [p.clone() for p in start.parameters()]
+    losses = {"CE": SoftCrossEntropyLoss(), "CE again": SoftCrossEntropyLoss()}
+    kw = dict(num_classes=19, seeds=(0, 1), rounds=1, steps_per_round=2, mode="lrent", lr=1e-2)
+    out = compare_self_training(start, src, tgt, val, losses, device="cpu", **kw)
+    assert set(out) == set(losses) and all(len(v) == 2 for v in out.values())
+    for a, b in zip(out["CE"], out["CE again"], strict=True):  # same seed: the same run
+        assert torch.equal(a["confusion"], b["confusion"])
+    assert all(torch.equal(p, q) for p, q in zip(before, start.parameters(), strict=True))

@@ -128,7 +128,13 @@ def _as_ground(D, name: str = "D") -> torch.Tensor:
 
 
 def power(D, p: float) -> torch.Tensor:
-    """``f(d) = d^p`` elementwise (Liu et al. 2020, eq. 3; ``p = 2`` is Cramer-like).
+    """``f(d) = d^p`` elementwise (Liu et al. 2020, eq. 3, where ``p`` is written rho).
+
+    Liu et al. add that "the case ρ = 2 is equivalent to the Cramér distance (Rizzo and
+    Székely 2016)". That is not so in general: on classes on a line the Cramér distance is
+    the squared l2 distance between the cumulative histograms, while ``p = 2`` gives the
+    transport cost with ground cost ``d^2``; for two Dirac masses two classes apart the first
+    is 2 and the second 4 (notebooks/07_squared_emd.ipynb).
 
     Parameters
     ----------

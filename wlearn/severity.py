@@ -1,12 +1,19 @@
 """Importance groups and severity-aware ground matrices for driving scenes.
 
-Re-exported by :mod:`wlearn.ground`. Every matrix here is in the project's transport
-orientation (Frogner et al. 2015): **rows = predicted class, columns = true class**, so
-``D[i, j]`` is the severity of predicting class ``i`` where the truth is class ``j``, and
-``wlearn.losses.OneHotWassersteinLoss(D)`` charges ``sum_i softmax_i * D[i, target]``.
-Liu et al. (2020) write ``D[i, j]`` for "the severity of labelling a class-``i`` pixel as
-class ``j``": that is the transpose, ``D_Liu = D.T``. Their Fig. 2 therefore appears
-transposed when drawn with "predicted" on the vertical axis and "true" on the horizontal.
+Re-exported by :mod:`wlearn.ground`. Every matrix here is in the course's transport
+orientation (Frogner et al. 2015; docs/notation.md): **rows = predicted class, columns = true
+class**, so ``D[i, j]`` is the severity of predicting class ``i`` where the truth is class
+``j``, and ``wlearn.losses.OneHotWassersteinLoss(D)`` charges ``sum_i softmax_i * D[i, target]``.
+Liu et al. (2020) use the same orientation in their equations: in eq. 1, ``W[i, j]`` is "the
+mass moved from the ith point in source distribution to the jth target position", the source
+being the prediction ``s`` and the target ``t``, and eq. 2 is ``sum_i s_i f(d[i, j*])`` with
+``j*`` the true class. Their prose reads the other way: the ground metric "measures the
+different severity of misclassifying i-th class pixel into j-th class pixel" (Methodology),
+i.e. true class first. We follow the equations. Their Fig. 2 is drawn without axis labels, so
+its orientation cannot be read off the figure.
+
+The matrices are the course's constructions in the spirit of Liu et al.'s Fig. 2: the paper
+draws a severity matrix (left) and an importance matrix (right) but prints neither.
 
 Introduced in notebooks/08_importance_aware_segmentation.ipynb.
 """
@@ -107,21 +114,23 @@ def _check_dataset(dataset: str) -> str:
 def importance_groups(dataset: str = "cityscapes") -> dict[str, int]:
     """Importance group (1 = least, 4 = most important) of each class, in class-index order.
 
-    The groups of the Importance-Aware Loss (Chen, Gong & Yang 2017), as quoted by Liu et
-    al. 2020 (Related Work):
+    The groups of the Importance-Aware Loss (Chen, Gong & Yang 2017), as Liu et al. 2020
+    (Related Work) list them for Cityscapes: Group 4 = {Person, Car, Truck, Bus, ...}, Group 3 =
+    {Road, Sidewalks, Train}, Group 2 = {Building, Wall, Fence, Vegetation, Terrain}, Group 1 =
+    {Sky}. Group 4 ends with "..."; Liu's Table 1 reports Person, Rider, Car, Truck, Bus,
+    Motor, Bike under "Group4", so Group 4 here is those seven classes.
 
-    - Cityscapes (19 train classes, in ``trainId`` order): Group 4 person, rider, car,
-      truck, bus, motorcycle, bicycle; Group 3 road, sidewalk, train; Group 2 building,
-      wall, fence, vegetation, terrain; Group 1 sky. The quote leaves out pole, traffic
-      light and traffic sign; we put them in **Group 3**: lights and signs regulate what
-      the car may do next (misreading them is a traffic offence or worse), poles are rigid
-      obstacles at the kerb; they matter more than the static background of Group 2 but,
-      unlike road users, they do not move into the car's path. This also matches the
-      CamVid grouping, which puts the sign in Group 3.
+    - Cityscapes (19 train classes, in ``trainId`` order): the list leaves out pole, traffic
+      light and traffic sign; **we** put them in Group 3 (the paper says nothing about them):
+      lights and signs regulate what the car may do next, poles are rigid obstacles at the
+      kerb; they matter more than the static background of Group 2 but, unlike road users,
+      they do not move into the car's path. Liu's CamVid table (Table 2) also has the sign in
+      Group 3.
     - CamVid (11 classes, SegNet order sky, building, pole, road, sidewalk, tree, sign,
-      fence, car, pedestrian, bicyclist): Group 4 car, pedestrian, bicyclist; Group 3 road,
-      sidewalk, sign (as quoted) and pole (as for Cityscapes); Group 2 building, tree,
-      fence (Cityscapes' building, vegetation, fence); Group 1 sky.
+      fence, car, pedestrian, bicyclist): Group 4 car, pedestrian, bicyclist and Group 3 road,
+      sidewalk, sign (the headers of Liu's Table 2); pole in Group 3 (as for Cityscapes, our
+      choice); Group 2 building, tree, fence (Cityscapes' building, vegetation, fence); Group 1
+      sky.
 
     Parameters
     ----------
@@ -164,10 +173,11 @@ def vulnerable_road_users(dataset: str = "cityscapes") -> tuple[str, ...]:
 def severity_matrix(
     dataset: str = "cityscapes", *, same_family: float = 0.25, other_road_user: float = 0.5
 ) -> torch.Tensor:
-    r"""A severity-aware ground matrix (Liu et al. 2020, Fig. 2 left), in [0, 1].
+    r"""A severity-aware ground matrix in the spirit of Liu et al. 2020, Fig. 2 (left), in [0, 1].
 
+    The course's construction: the paper draws such a matrix but prints no entries.
     Transport orientation: ``D[i, j]`` = severity of **predicting** class ``i`` where the
-    **true** class is ``j`` (Liu et al.'s matrix is ``D.T``). Built from two documented rules,
+    **true** class is ``j`` (as in Liu's eq. 1-2). Built from two documented rules,
 
     .. math::
 
@@ -219,7 +229,7 @@ def severity_matrix(
                 c[j, i] = same_family
             elif fam[ni] in _MOVING and fam[nj] in _MOVING:
                 c[j, i] = other_road_user
-    S = w[:, None] * c  # (C, C), Liu orientation: S[true, predicted]
+    S = w[:, None] * c  # (C, C), S[true, predicted] (the order of Liu's prose)
     S.fill_diagonal_(0)
     return S.T.contiguous()  # (C, C), D[predicted, true]
 
@@ -227,18 +237,20 @@ def severity_matrix(
 def importance_matrix(
     dataset: str = "cityscapes", *, group_weights=(0.25, 0.5, 0.75, 1.0)
 ) -> torch.Tensor:
-    r"""The importance-aware ground matrix (Liu et al. 2020, Fig. 2 right).
+    r"""An importance-aware ground matrix in the spirit of Liu et al. 2020, Fig. 2 (right).
 
-    Every mistake on a true class ``j`` costs the importance of ``j``, whatever was predicted:
+    Liu et al. write that "the importance-aware matrix can be achieved by configuring the
+    ground matrix as Fig. 2 right" and draw it; they print neither its entries nor the group
+    weights. Our construction: every mistake on a true class ``j`` costs the importance of
+    ``j``, whatever was predicted,
 
     .. math::
 
         D[i, j] = \omega_{g(j)} \;(i \ne j), \qquad D[j, j] = 0,
 
-    so the one-hot Wasserstein loss becomes :math:`\omega_{g(t)} (1 - s_t)`, an
-    importance-weighted loss like IAL. Liu et al. say "every off-diagonal entry of row
-    ``i`` = importance of class ``i``" in their orientation; in ours (rows = predicted,
-    columns = true) it is every off-diagonal entry of **column** ``j``.
+    so the one-hot Wasserstein loss becomes :math:`\omega_{g(k^\star)} (1 - h_{k^\star})`, an
+    importance-weighted loss like IAL. In our orientation (rows = predicted, columns = true)
+    the importance of class ``j`` fills the off-diagonal entries of **column** ``j``.
 
     Parameters
     ----------

@@ -72,6 +72,21 @@ def _blur(img: np.ndarray) -> np.ndarray:
     return k[0] * rows[:, :-2] + k[1] * rows[:, 1:-1] + k[2] * rows[:, 2:]  # (H, W, 3)
 
 
+def _texture(kind: str, H: int, W: int, rng: np.random.Generator) -> np.ndarray:
+    """A multiplicative texture (H, W), always positive: brick courses, asphalt grain or blotchy
+    foliage. Grain and blotches are log-normal, ``exp(sigma * N(0, 1))``: a texture ``1 + sigma
+    * N(0, 1)`` goes negative for a few pixels in a few thousand images, and a negative
+    intensity raised to a fractional power (the lighting curve) is NaN."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    if kind == "brick":
+        ph = rng.integers(0, 4)
+        return 1 - 0.25 * (((yy + ph) % 4) == 0) - 0.15 * (((xx + 3 * ((yy + ph) // 4)) % 6) == 0)
+    if kind == "grain":
+        return np.exp(0.18 * rng.standard_normal((H, W)))
+    g = rng.standard_normal((H // 4 + 2, W // 4 + 2))
+    return np.exp(0.25 * np.kron(g, np.ones((4, 4)))[:H, :W])  # (H, W)
+
+
 def _target_style(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One image (H, W, 3) in [0, 1] with labelIds (H, W) -> the target style."""
     H, W = lab.shape
@@ -86,17 +101,8 @@ def _target_style(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) ->
             out[m] = (1 - w) * img[m] + w * tint
     for lid, kind in _TEXTURED.items():
         m = lab == lid
-        if not m.any():
-            continue
-        if kind == "brick":
-            ph = rng.integers(0, 4)
-            t = 1 - 0.25 * (((yy + ph) % 4) == 0) - 0.15 * (((xx + 3 * ((yy + ph) // 4)) % 6) == 0)
-        elif kind == "grain":
-            t = 1 + 0.18 * rng.standard_normal((H, W))
-        else:
-            g = rng.standard_normal((H // 4 + 2, W // 4 + 2))
-            t = 1 + 0.25 * np.kron(g, np.ones((4, 4)))[:H, :W]  # (H, W)
-        out[m] *= t[m][:, None]
+        if m.any():
+            out[m] *= _texture(kind, H, W, rng)[m][:, None]
     # lighting: darker and flatter, a warm glow from street lights low in the frame, vignette
     out = 0.05 + 0.75 * out**1.15 * rng.uniform(0.85, 1.1)
     glow = np.exp(-(((yy / H) - rng.uniform(0.5, 0.9)) ** 2) / 0.08)[..., None]  # (H, W, 1)

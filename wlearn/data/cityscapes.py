@@ -393,3 +393,22 @@ def load_cityscapes(
     return generated_scenes(
         n, height=height, width=width, seed=[seed, int(split == "val")], **kwargs
     )
+
+
+def cityscapes_ready(root=None) -> bool:
+    """Whether real (or generated) Cityscapes-layout data is prepared for ``WLEARN_SIZE=full``.
+
+    Parameters
+    ----------
+    root : str or Path or None
+        Default ``DATA_ROOT/cityscapes`` (``data_scripts/prepare_cityscapes.py`` writes it).
+
+    Returns
+    -------
+    bool
+        True when ``leftImg8bit/train`` and ``gtFine/val`` are there.
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb.
+    """
+    root = DATA_ROOT / "cityscapes" if root is None else Path(root)
+    return (root / "leftImg8bit" / "train").is_dir() and (root / "gtFine" / "val").is_dir()

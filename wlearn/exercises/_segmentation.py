@@ -23,13 +23,14 @@ def _seg_case(rng, N, C, H, W):
 
 @_register(
     "08.2",
-    "the one-hot loss with the importance matrix is omega_t (1 - s_t)",
-    "a function importance_w_loss(logits, t, D_imp) -> (N, H, W): the loss per pixel as a "
-    "formula in s_t = softmax(logits)[t] and the importance omega_t read from D_imp; "
-    "logits (N, C, H, W), t (N, H, W), D_imp (C, C) tensors",
+    "the one-hot loss with the importance matrix is omega_k* (1 - h_k*)",
+    "a function importance_w_loss(logits, k_star, D_imp) -> (N, H, W): the loss per pixel as "
+    "a formula in h_k* = softmax(logits)[k*] and the importance omega_k* read from D_imp; "
+    "logits (N, C, H, W), k_star (N, H, W), D_imp (C, C) tensors",
     (
         "D_imp[i, j] = omega of the TRUE class j for every i != j (rows = predicted): read a column",
-        "sum_i s_i D[i, t] with a constant column: factor omega_t out, and sum_{i != t} s_i = 1 - s_t",
+        "sum_i h_i D[i, k*] with a constant column: factor omega_k* out, and "
+        "sum_{i != k*} h_i = 1 - h_k*",
     ),
 )
 def _ex_08_2(r, fn):
@@ -60,7 +61,7 @@ def _ex_08_2(r, fn):
         cases.append(case)
     r.ok("shape (N, H, W) ok")
     r.close(
-        "loss against one_hot_wasserstein(logits, t, D_imp)",
+        "loss against one_hot_wasserstein(logits, k_star, D_imp)",
         got,
         exp,
         cases,
@@ -204,44 +205,53 @@ def _ex_09_4(r, fn):
 
 @_register(
     "10.1",
-    "CRST's label-entropy targets (mode='lrent')",
-    "a function lrent_targets(probs, thresholds, alpha) -> q (N, C, H, W): q_k proportional to "
-    "(p_k / lambda_k)^(1 / alpha) along dim 1; probs (N, C, H, W), thresholds (C,) tensors "
-    "(inf for a class never pseudo-labelled)",
+    "LRENT's soft pseudo-labels and the pixels that get one (Zou et al. 2019)",
+    "a function lrent_targets(probs, thresholds, alpha) -> (q, keep): q (N, C, H, W) with "
+    "q_k proportional to (p_k / lambda_k)^(1 / alpha) along dim 1 where keep, zeros elsewhere; "
+    "keep (N, H, W) bool, True where Z = sum_k (p_k / lambda_k)^(1 / alpha) > 1; probs "
+    "(N, C, H, W), thresholds (C,) tensors (inf for a class never predicted)",
     (
-        "work with logarithms: (log p_k - log lambda_k) / alpha, then a softmax over dim 1",
-        "a class with lambda_k = inf gets q_k = 0 (log lambda = inf, so its logit is -inf)",
+        "work with logarithms: a_k = (log p_k - log lambda_k) / alpha, log Z = logsumexp_k a_k, "
+        "q = exp(a - log Z)",
+        "the value of the objective at q is -alpha log Z and q = 0 costs 0: keep where log Z > 0",
+        "a class with lambda_k = inf gets q_k = 0 (its a_k is -inf)",
     ),
 )
 def _ex_10_1(r, fn):
-    from wlearn.segment.selftrain import class_balanced_thresholds, conservative_targets
+    from wlearn.segment.selftrain import class_balanced_thresholds, lrent_pseudo_labels
 
     rng = _rng("10.1")
-    got, exp, cases = [], [], []
-    for C, alpha in ((5, 0.5), (5, 0.1), (19, 1.0)):
+    got_q, exp_q, got_k, exp_k, cases = [], [], [], [], []
+    for C, alpha in ((5, 0.5), (5, 0.1), (19, 0.25)):
         probs = torch.softmax(torch.as_tensor(2 * rng.standard_normal((2, C, 3, 4))), 1)
-        lam = class_balanced_thresholds([probs], C, portion=0.5)
+        lam = class_balanced_thresholds([probs], C, portion=0.3)
         if C == 5:
             lam[int(probs.argmax(1).flatten()[0])] = float("inf")  # a class left out
-        labels = probs.argmax(1)  # every pixel labelled (none ignored)
         case = f"C={C}, alpha={alpha}"
-        got.append(
-            r.array(
-                r.call(fn, probs.clone(), lam.clone(), alpha, case=case),
-                "q",
-                case,
-                shape=tuple(probs.shape),
-            )
-        )
-        exp.append(
-            conservative_targets(probs, labels, mode="lrent", alpha=alpha, thresholds=lam).numpy()
-        )
+        out = r.call(fn, probs.clone(), lam.clone(), alpha, case=case)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            r.off(f"expected a pair (q, keep) at {case}, got {type(out).__name__}", r.ex.hints[1])
+        q, keep = out
+        got_q.append(r.array(q, "q", case, shape=tuple(probs.shape)))
+        got_k.append(r.array(keep, "keep", case, shape=(2, 3, 4)).astype(float))
+        ref_q, ref_k = lrent_pseudo_labels(probs, lam, alpha=alpha)
+        exp_q.append(ref_q.numpy())
+        exp_k.append(ref_k.numpy().astype(float))
         cases.append(case)
-    r.ok("shape (N, C, H, W) ok")
+    r.ok("shapes ok")
     r.close(
-        "q against conservative_targets(..., mode='lrent')",
-        got,
-        exp,
+        "keep against lrent_pseudo_labels",
+        got_k,
+        exp_k,
+        cases,
+        atol=0.5,
+        rtol=0,
+        hint=r.ex.hints[1],
+    )
+    r.close(
+        "q against lrent_pseudo_labels",
+        got_q,
+        exp_q,
         cases,
         atol=1e-10,
         rtol=1e-7,
@@ -252,11 +262,11 @@ def _ex_10_1(r, fn):
 @_register(
     "10.2",
     "the one-hot closed form on segmentation shapes equals Sinkhorn on one-hot targets",
-    "a function onehot_w(logits, t, D) -> (N, H, W): sum_i s_i D[i, t] per pixel, "
-    "s = softmax over dim 1; logits (N, C, H, W), t (N, H, W), D (C, C) tensors",
+    "a function onehot_w(logits, k_star, D) -> (N, H, W): sum_i h_i D[i, k*] per pixel, "
+    "h = softmax over dim 1; logits (N, C, H, W), k_star (N, H, W), D (C, C) tensors",
     (
-        "D[:, t] has shape (C, N, H, W): move the class axis with .movedim(0, 1) before multiplying",
-        "rows of D are predicted classes: D[i, t] is the cost of predicting i at a pixel of class t",
+        "D[:, k_star] has shape (C, N, H, W): move the class axis with .movedim(0, 1) first",
+        "rows of D are predicted classes: D[i, k] is the cost of predicting i at a pixel of class k",
     ),
 )
 def _ex_10_2(r, fn):

@@ -5,6 +5,7 @@ Introduced in notebooks/08_importance_aware_segmentation.ipynb.
 
 from wlearn.segment.engine import (
     evaluate,
+    finetune,
     fit,
     load_checkpoint,
     pretrain_finetune,
@@ -14,6 +15,7 @@ from wlearn.segment.engine import (
 
 __all__ = [
     "evaluate",
+    "finetune",
     "fit",
     "load_checkpoint",
     "pretrain_finetune",
@@ -24,7 +26,9 @@ __all__ = [
 from wlearn.segment.selftrain import (  # noqa: E402
     PseudoLabeler,
     class_balanced_thresholds,
+    compare_self_training,
     conservative_targets,
+    lrent_pseudo_labels,
     pseudo_labels,
     self_train,
 )
@@ -32,7 +36,9 @@ from wlearn.segment.selftrain import (  # noqa: E402
 __all__ += [
     "PseudoLabeler",
     "class_balanced_thresholds",
+    "compare_self_training",
     "conservative_targets",
+    "lrent_pseudo_labels",
     "pseudo_labels",
     "self_train",
 ]

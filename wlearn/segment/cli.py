@@ -11,6 +11,8 @@ Usage::
     python -m wlearn.segment evaluate --data data/cityscapes --checkpoint runs/wass-d2/last.pt
     python -m wlearn.segment predict --data data/cityscapes --checkpoint runs/wass-d2/last.pt \\
         --out runs/wass-d2/pred --limit 8
+    # the weights of a run, with a manifest (commands, seed, code and data versions, SHA-256)
+    python -m wlearn.segment export --run runs/ce --data data/scenes --out ce_start.pt
 
 ``train`` writes ``out/last.pt`` (model, optimizer, scheduler, AMP scaler, epoch, args,
 history, random states) and a row of ``out/metrics.csv`` after every epoch (only rank 0
@@ -71,6 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="default: CUDA when present, else CPU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--split", choices=["train", "val", "test"], default="val")
     pr.add_argument("--limit", type=int, default=None)
     pr.add_argument("--out", type=Path, required=True)
+    x = sub.add_parser("export", help="weights of a run and their manifest (wlearn.segment.start)")
+    x.add_argument("--run", type=Path, required=True, help="the --out folder of a train run")
+    x.add_argument("--data", type=Path, required=True, help="the --data folder it trained on")
+    x.add_argument("--out", type=Path, required=True, help="weights file; manifest: same .json")
     return ap
 
 
@@ -165,8 +172,8 @@ def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def _log(rt, *msg) -> None:
-    if rt.is_main:
+def _log(rt, *msg, quiet: bool = False) -> None:
+    if rt.is_main and not quiet:
         print(*msg, flush=True)
 
 
@@ -206,6 +213,10 @@ def train(a, rt: rtm.Runtime) -> int:
         raise SystemExit(
             f"--out: {last} exists; pass --resume to continue it, or choose another --out"
         )
+    if not a.resume or not last.is_file():
+        from wlearn.segment.start import code_version
+
+        a.code_version = code_version()  # stored with the args: the code this run trains with
     seed_everything(a.seed)
     train_ds = rtm.make_dataset(
         a.data, "train", size=a.size, crop=a.crop, scale=a.scale, train=True, limit=a.limit
@@ -216,8 +227,12 @@ def train(a, rt: rtm.Runtime) -> int:
     )
     model = build_model(a).to(rt.device)
     if a.init is not None:
+        from wlearn.segment.start import manifest_path, verify
+
+        if manifest_path(a.init).is_file():  # a starting point with a manifest: check its SHA
+            verify(a.init)
         load_checkpoint(a.init, model=model, map_location=rt.device, restore_rng=False)
-        _log(rt, f"init: weights from {a.init}")
+        _log(rt, f"init: weights from {a.init}", quiet=a.quiet)
     loss_fn = rtm.build_loss(a.loss, tau=a.tau).to(rt.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     total = max(1, a.epochs * len(loader))
@@ -235,7 +250,8 @@ def train(a, rt: rtm.Runtime) -> int:
             map_location=rt.device,
         )
         start, history = state["epoch"], state["history"]
-        _log(rt, f"resume: {last} after epoch {start}")
+        a.code_version = state["args"].get("code_version")
+        _log(rt, f"resume: {last} after epoch {start}", quiet=a.quiet)
         if rt.is_main:
             rtm.truncate_csv(csv_path, start)
     net = model
@@ -247,7 +263,7 @@ def train(a, rt: rtm.Runtime) -> int:
     for epoch in range(start, a.epochs):
         sampler.set_epoch(epoch)
         rtm.reset_peak_memory(rt.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         desc = f"epoch {epoch + 1}/{a.epochs} (--loss {a.loss})"
         try:
             loss = train_one_epoch(
@@ -295,7 +311,11 @@ def train(a, rt: rtm.Runtime) -> int:
                     for n, v in zip(CLASS_NAMES, res["iou"], strict=True)
                 }
             )
-        row.update(seconds=time.perf_counter() - t0, peak_mem_mib=rtm.peak_memory_mib(rt.device))
+        row.update(
+            seconds=time.perf_counter() - t0,
+            cpu_seconds=time.process_time() - c0,
+            peak_mem_mib=rtm.peak_memory_mib(rt.device),
+        )
         history.append(row)
         if rt.is_main:
             save_checkpoint(
@@ -314,10 +334,11 @@ def train(a, rt: rtm.Runtime) -> int:
                 if "val_miou" in row
                 else ""
             )
-            print(
+            _log(
+                rt,
                 f"epoch {epoch + 1}/{a.epochs}: train loss {loss:.4f}{val}, "
                 f"{row['images_per_s']:.1f} img/s, peak {row['peak_mem_mib']:.0f} MiB",
-                flush=True,
+                quiet=a.quiet,
             )
     return 0
 
@@ -382,7 +403,11 @@ def evaluate_cmd(a, rt) -> int:
     ds = rtm.make_dataset(a.data, a.split, size=a.size, limit=a.limit)
     loader = rtm.shard_loader(ds, rt, batch_size=a.batch_size, workers=a.workers)
     res = evaluate(model, loader, NUM_CLASSES, **_eval_kwargs(rt, rtm.AMP_DTYPES[a.amp]))
-    _log(rt, f"{a.checkpoint} on {a.data} ({a.split}, {len(ds)} images)\n" + format_scores(res))
+    _log(
+        rt,
+        f"{a.checkpoint} on {a.data} ({a.split}, {len(ds)} images)\n" + format_scores(res),
+        quiet=a.quiet,
+    )
     if a.json is not None and rt.is_main:
         scores = {
             "iou": dict(zip(CLASS_NAMES, res["iou"].tolist(), strict=True)),
@@ -429,7 +454,33 @@ def predict_cmd(a, rt) -> int:
         pred = logits.argmax(1)[0]  # (H, W)
         stem = base.files[i][0].name.replace("_leftImg8bit.png", "") if base.files else f"{i:06d}"
         Image.fromarray(colorize(pred)).save(out / f"{stem}_pred.png")
-    _log(rt, f"predict: {len(ds)} colourised predictions under {out}")
+    _log(rt, f"predict: {len(ds)} colourised predictions under {out}", quiet=a.quiet)
+    return 0
+
+
+def export_cmd(a) -> int:
+    """The ``export`` command: :func:`wlearn.segment.start.export_start`.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        Parsed arguments of ``export`` (``run``, ``data``, ``out``).
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Introduced in notebooks/08_importance_aware_segmentation.ipynb (``make ce-start``).
+    """
+    from wlearn.segment.start import export_start, manifest_path
+
+    man = export_start(a.run, a.data, a.out)
+    print(
+        f"export: {a.out} ({man['bytes']} bytes, SHA-256 {man['sha256'][:12]}...) and "
+        f"{manifest_path(a.out).name}; val mIoU {man['val']['miou']}, "
+        f"{man['training']['cpu_seconds']:.0f} s of CPU"
+    )
     return 0
 
 
@@ -449,6 +500,8 @@ def main(argv=None) -> int:
     """
     ap = build_parser()
     a = ap.parse_args(argv)
+    if a.command == "export":
+        return export_cmd(a)
     _check_args(ap, a)
     if a.command == "train" and a.width is None:
         a.width = 1.0

@@ -4,8 +4,9 @@
 - :func:`fit`: several epochs with checkpoints (model, optimizer, scheduler, epoch, args,
   history and random-number states) written atomically after every epoch; a run that is
   stopped resumes where it stopped, with the same result as an uninterrupted run.
-- :func:`pretrain_finetune`: the protocol of Liu et al. (2020, Experiments): train with
-  cross-entropy first, then fine-tune a copy of that network with each loss to compare.
+- :func:`finetune`, :func:`pretrain_finetune`: the protocol of Liu et al. (2020,
+  Experiments): train with cross-entropy first (or start from a cross-entropy network), then
+  fine-tune a copy of that network with each loss to compare.
 
 Introduced in notebooks/08_importance_aware_segmentation.ipynb.
 """
@@ -462,6 +463,99 @@ def fit(
     return history
 
 
+def finetune(
+    model: nn.Module,
+    train_loader,
+    val_loader,
+    losses: dict,
+    *,
+    num_classes: int,
+    epochs: int = 1,
+    lr: float = 5e-4,
+    seeds=(0,),
+    device=None,
+    checkpoint_dir=None,
+    progress: bool = True,
+    eval_kwargs: dict | None = None,
+    keep_models: bool = True,
+    callback=None,
+) -> dict:
+    """Fine-tune a copy of ``model`` with every loss and every seed; evaluate each copy.
+
+    For every loss in ``losses`` and every seed, a copy of ``model``'s weights is trained for
+    ``epochs`` over ``train_loader`` with Adam at ``lr`` (poly decay), the seed setting dropout
+    and batch order (:func:`wlearn.seed_everything` before each run), then evaluated on
+    ``val_loader``. Every loss sees the same steps and the same data. Include
+    cross-entropy in ``losses``: it is the control, trained for as long.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The starting point, e.g. a cross-entropy network (left unchanged).
+    train_loader, val_loader : loaders of (image (B, 3, H, W), target (B, H, W) int64)
+    losses : dict
+        ``{name: loss_fn}``.
+    num_classes : int
+        ``K``.
+    epochs : int
+        Epochs of each fine-tuning.
+    lr : float
+        Adam learning rate.
+    seeds : sequence of int
+        One fine-tuning per seed and loss.
+    device : torch device or None
+        Default :func:`wlearn.get_device`.
+    checkpoint_dir : path or None
+        Resumable checkpoints ``{name}_seed{seed}.pt`` go there.
+    progress : bool
+        Show tqdm bars.
+    eval_kwargs : dict or None
+        Passed to :func:`evaluate` (``groups``, ``D``).
+    keep_models : bool
+        Return the fine-tuned models of the first seed.
+    callback : callable or None
+        ``callback(name, seed, result)`` after each run (e.g. a progress bar).
+
+    Returns
+    -------
+    dict
+        ``"runs"`` (``{name: [evaluation per seed]}``) and, with ``keep_models``, ``"models"``
+        (``{name: fine-tuned model of the first seed}``).
+
+    The fine-tuning of Liu et al. 2020 (Experiments). Introduced in
+    notebooks/08_importance_aware_segmentation.ipynb.
+    """
+    device = get_device(device)
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    ev = dict(eval_kwargs or {})
+    base = copy.deepcopy(model.state_dict())
+    out = {"runs": {name: [] for name in losses}, "models": {}}
+    for name, loss_fn in losses.items():
+        for k, seed in enumerate(seeds):
+            seed_everything(seed)
+            m = copy.deepcopy(model)
+            m.load_state_dict(base)
+            fit(
+                m,
+                train_loader,
+                loss_fn,
+                n_epochs=epochs,
+                lr=lr,
+                device=device,
+                checkpoint=None if ckpt is None else ckpt / f"{name}_seed{seed}.pt",
+                progress=progress,
+                args={"phase": "finetune", "loss": name, "seed": seed},
+                desc=f"{name} seed {seed}",
+            )
+            res = evaluate(m, val_loader, num_classes, device=device, **ev)
+            out["runs"][name].append(res)
+            if callback is not None:
+                callback(name, seed, res)
+            if keep_models and k == 0:
+                out["models"][name] = m
+    return out
+
+
 def pretrain_finetune(
     model: nn.Module,
     train_loader,
@@ -484,10 +578,9 @@ def pretrain_finetune(
     """Liu et al.'s protocol: cross-entropy training, then fine-tuning with each loss.
 
     ``model`` is trained with ``pre_loss`` (default cross-entropy, ignore index 255) for
-    ``pre_epochs`` (in place); then, for every loss in ``losses`` and every seed, a copy of
-    it is fine-tuned for ``ft_epochs`` at ``ft_lr`` (the seed sets dropout and batch order)
-    and evaluated on ``val_loader``. Include cross-entropy itself in ``losses`` for a fair
-    baseline trained for as long.
+    ``pre_epochs`` (in place); then :func:`finetune` fine-tunes a copy of it for ``ft_epochs``
+    at ``ft_lr`` with every loss and seed. Include cross-entropy itself in ``losses`` for a
+    fair baseline trained for as long.
 
     Parameters
     ----------
@@ -542,30 +635,20 @@ def pretrain_finetune(
         args={"phase": "pretrain", "lr": lr},
         desc="pretrain CE",
     )
-    out = {
-        "pretrained": evaluate(model, val_loader, num_classes, device=device, **ev),
-        "runs": {name: [] for name in losses},
-        "models": {},
-    }
-    base = copy.deepcopy(model.state_dict())
-    for name, loss_fn in losses.items():
-        for k, seed in enumerate(seeds):
-            seed_everything(seed)
-            m = copy.deepcopy(model)
-            m.load_state_dict(base)
-            fit(
-                m,
-                train_loader,
-                loss_fn,
-                n_epochs=ft_epochs,
-                lr=ft_lr,
-                device=device,
-                checkpoint=None if ckpt is None else ckpt / f"{name}_seed{seed}.pt",
-                progress=progress,
-                args={"phase": "finetune", "loss": name, "seed": seed},
-                desc=f"{name} seed {seed}",
-            )
-            out["runs"][name].append(evaluate(m, val_loader, num_classes, device=device, **ev))
-            if keep_models and k == 0:
-                out["models"][name] = m
+    out = {"pretrained": evaluate(model, val_loader, num_classes, device=device, **ev)}
+    out |= finetune(
+        model,
+        train_loader,
+        val_loader,
+        losses,
+        num_classes=num_classes,
+        epochs=ft_epochs,
+        lr=ft_lr,
+        seeds=seeds,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+        eval_kwargs=eval_kwargs,
+        keep_models=keep_models,
+    )
     return out

@@ -366,7 +366,7 @@ def csv_columns() -> list[str]:
     return (
         ["epoch", "train_loss", "val_miou", "group4_iou"]
         + [f"iou_{n.replace(' ', '_')}" for n in CLASS_NAMES]
-        + ["lr", "seconds", "images_per_s", "peak_mem_mib"]
+        + ["lr", "seconds", "cpu_seconds", "images_per_s", "peak_mem_mib"]
     )
 
 

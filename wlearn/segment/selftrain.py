@@ -13,9 +13,9 @@ regularized version (CRST, Zou et al. 2019), as Liu et al. (2020, Table 3) use i
    (:func:`conservative_targets`), so that a wrong pseudo-label costs less:
    ``"prediction"``: ``q = (1 - alpha) e_y + alpha p`` (mix with the teacher's prediction);
    ``"uniform"``: ``q = (1 - alpha) e_y + alpha / C`` (label smoothing);
-   ``"lrent"``: CRST's label-entropy regularizer, whose minimiser over the simplex of
-   ``-sum_k q_k log(p_k / lambda_k) + alpha sum_k q_k log q_k`` is
-   ``q_k ∝ (p_k / lambda_k)^(1/alpha)`` (Zou et al. 2019, LRENT); ``"hard"``: ``q = e_y``.
+   ``"lrent"``: CRST's label-entropy regularizer (LRENT, Zou et al. 2019), see
+   :func:`lrent_pseudo_labels`: the soft pseudo-label and the choice of the pixels that get
+   one both come from minimising a regularised objective; ``"hard"``: ``q = e_y``.
 3. **Rounds.** Each round takes a new teacher snapshot, raises ``portion`` (CBST: from 20 %
    by 5 % a round up to 50 %) and trains the student on labelled source batches
    (cross-entropy) plus pseudo-labelled target batches with any soft-target loss
@@ -198,7 +198,8 @@ def conservative_targets(
     torch.Tensor, shape (N, C, H, W), dtype of ``probs``: rows on the simplex along dim 1 at
     labelled positions, zeros at ignored ones (mask them in the loss).
 
-    The conservative targets of Liu et al. 2020 (Table 3); "lrent" is Zou et al. 2019, eq. 9.
+    The conservative targets of Liu et al. 2020 (Table 3); "lrent" is the closed form of
+    :func:`lrent_pseudo_labels` (Zou et al. 2019, LRENT), here on CBST's pixels.
     Introduced in notebooks/10_self_training_adaptation.ipynb.
     """
     probs = _check_probs(probs)
@@ -244,13 +245,85 @@ def conservative_targets(
                 f"thresholds: expected a tensor of shape ({C},) for mode='lrent', got "
                 f"{None if thresholds is None else tuple(getattr(thresholds, 'shape', ()))}"
             )
-        lam = thresholds.to(device=probs.device, dtype=probs.dtype)
-        shape = (1, C) + (1,) * (probs.ndim - 2)
-        logit = (probs.clamp_min(1e-30).log() - lam.clamp_min(1e-30).log().view(shape)) / alpha
-        logit = logit.masked_fill(~torch.isfinite(lam).view(shape), float("-inf"))
-        q = torch.softmax(logit, 1)  # (N, C, H, W)
-        q = torch.nan_to_num(q, nan=0.0)
+        q, _ = _lrent(probs, thresholds, alpha)
     return q * keep.unsqueeze(1).to(q.dtype)
+
+
+def _lrent(probs: torch.Tensor, thresholds: torch.Tensor, alpha: float):
+    """``q = softmax(log(p / lambda) / alpha)`` over the classes with a finite threshold, and
+    ``log Z`` with ``Z = sum_k (p_k / lambda_k)^(1 / alpha)``, both in the log domain."""
+    C = probs.shape[1]
+    lam = thresholds.to(device=probs.device, dtype=probs.dtype)
+    shape = (1, C) + (1,) * (probs.ndim - 2)
+    a = (probs.clamp_min(1e-30).log() - lam.clamp_min(1e-30).log().view(shape)) / alpha
+    a = a.masked_fill(~torch.isfinite(lam).view(shape), float("-inf"))  # (N, C, ...)
+    log_z = torch.logsumexp(a, 1)  # (N, ...)
+    q = torch.nan_to_num(torch.exp(a - log_z.unsqueeze(1)), nan=0.0)  # (N, C, ...)
+    return q, log_z
+
+
+def lrent_pseudo_labels(probs: torch.Tensor, thresholds: torch.Tensor, *, alpha: float = 0.25):
+    r"""CRST's label-entropy-regularised soft pseudo-labels and the pixels that get one (LRENT).
+
+    Zou et al. (2019; label-regularised self-training with the entropy regulariser) choose each
+    target pixel's pseudo-label :math:`\hat y` in the probability simplex *or* :math:`\hat y = 0`
+    (no label) to minimise
+
+    .. math::
+
+        \ell(\hat y) = -\sum_k \hat y_k \log\frac{p_k}{\lambda_k}
+        + \alpha \sum_k \hat y_k \log \hat y_k ,
+
+    with ``p`` the teacher's probabilities, :math:`\lambda_k` the class-balanced thresholds of
+    CBST (Zou et al. 2018; :func:`class_balanced_thresholds`) and :math:`\alpha > 0` the weight
+    of the regulariser. On the simplex the minimiser is the tempered, threshold-normalised
+    prediction
+
+    .. math::
+
+        \hat y_k = \frac{(p_k / \lambda_k)^{1/\alpha}}{Z}, \qquad
+        Z = \sum_j (p_j / \lambda_j)^{1/\alpha}, \qquad \ell(\hat y) = -\alpha \log Z,
+
+    and :math:`\hat y = 0` costs 0, so a pixel is pseudo-labelled exactly when :math:`Z > 1`.
+    As :math:`\alpha \to 0` this is CBST: :math:`\hat y` becomes one-hot at
+    :math:`\arg\max_k p_k/\lambda_k`, kept when :math:`\max_k p_k / \lambda_k > 1`. The network
+    is then trained with cross-entropy against :math:`\hat y` (:class:`wlearn.losses.SoftCrossEntropyLoss`):
+    that is the LRENT row of Liu et al. (2020, Table 3). We read the objective in Zou et al.
+    (2019) and checked the closed form and the selection rule against the authors' code
+    (``crst_seg.py``, ``label_selection``; their released LRENT script uses ``alpha = 0.25``);
+    their rare-class patch mining is left out.
+
+    Parameters
+    ----------
+    probs : torch.Tensor, shape (N, C, H, W) (or (N, C, ...))
+        The teacher's probabilities ``p``.
+    thresholds : torch.Tensor, shape (C,)
+        ``lambda`` from :func:`class_balanced_thresholds`; classes with ``inf`` (never predicted)
+        get no mass.
+    alpha : float > 0
+        Weight of the entropy regulariser (larger: softer pseudo-labels, more pixels kept).
+
+    Returns
+    -------
+    q : torch.Tensor, shape of ``probs``
+        Rows on the simplex along dim 1 where ``keep``, zeros elsewhere.
+    keep : torch.Tensor, bool, shape (N, H, W)
+        The pixels that get a pseudo-label (``Z > 1``).
+
+    Introduced in notebooks/10_self_training_adaptation.ipynb.
+    """
+    probs = _check_probs(probs)
+    C = probs.shape[1]
+    if not isinstance(thresholds, torch.Tensor) or thresholds.shape != (C,):
+        got = tuple(thresholds.shape) if isinstance(thresholds, torch.Tensor) else thresholds
+        raise ValueError(f"thresholds: expected a tensor of shape ({C},), got {got}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(
+            f"alpha: expected a number > 0, got {alpha!r}; Zou et al.'s code uses 0.25"
+        )
+    q, log_z = _lrent(probs, thresholds, float(alpha))
+    keep = log_z > 0  # (N, ...)
+    return q * keep.unsqueeze(1).to(q.dtype), keep
 
 
 class PseudoLabeler:
@@ -268,7 +341,8 @@ class PseudoLabeler:
         ``C``.
     portion, max_threshold : float
         See :func:`class_balanced_thresholds`.
-    mode, alpha : see :func:`conservative_targets`.
+    mode, alpha : see :func:`conservative_targets`; with ``mode="lrent"`` both the soft labels
+        and the pixels that get one come from :func:`lrent_pseudo_labels` (CRST's rule).
     ignore_index : int
         Label of the pixels left without a pseudo-label.
     device : torch device or None
@@ -342,6 +416,10 @@ class PseudoLabeler:
             The pseudo-labels (``ignore_index`` elsewhere).
         """
         p = self.probs(images)
+        if self.mode == "lrent":  # CRST: the soft label and the selection from one objective
+            q, keep = lrent_pseudo_labels(p, self.thresholds, alpha=self.alpha)
+            labels = q.argmax(1).masked_fill(~keep, self.ignore_index)
+            return q, keep, labels
         labels = pseudo_labels(p, self.thresholds, ignore_index=self.ignore_index)
         q = conservative_targets(
             p,
@@ -489,3 +567,72 @@ def self_train(
         if callback is not None:
             callback(r + 1, model)
     return history
+
+
+def compare_self_training(
+    start: nn.Module,
+    source,
+    target,
+    val_loader,
+    losses: dict,
+    *,
+    num_classes: int,
+    seeds=(0,),
+    batch_size: int = 2,
+    groups: dict | None = None,
+    **kwargs,
+) -> dict:
+    """Self-train a copy of ``start`` with every loss and seed; evaluate each on the target.
+
+    Every run reseeds (:func:`wlearn.seed_everything`), copies ``start``, draws its source and
+    target batches from shuffled loaders over ``source`` and ``target`` and calls
+    :func:`self_train` with ``kwargs``: the losses see the same batches, rounds and steps, so
+    they can be compared seed by seed.
+
+    Parameters
+    ----------
+    start : nn.Module
+        The source-only network (left unchanged).
+    source, target : Dataset
+        Labelled source and (labels unused) target training sets.
+    val_loader : loader of (image, target)
+        Labelled target-domain evaluation data.
+    losses : dict
+        ``{name: loss_fn(logits, q, mask=mask)}``.
+    num_classes : int
+        ``C``.
+    seeds : sequence of int
+        One run per seed and loss.
+    batch_size : int
+        Source images and target images per step (each).
+    groups : dict or None
+        Passed to :func:`wlearn.segment.evaluate` (e.g. ``{"Group 4": [...]}``).
+    **kwargs
+        Passed to :func:`self_train` (``rounds``, ``steps_per_round``, ``mode``, ``alpha``,
+        ``lr``, ...).
+
+    Returns
+    -------
+    dict
+        ``{name: [evaluation per seed]}``.
+
+    The protocol of Liu et al. 2020, Table 3. Introduced in
+    notebooks/10_self_training_adaptation.ipynb.
+    """
+    from torch.utils.data import DataLoader
+
+    from wlearn._env import seed_everything
+    from wlearn.segment.engine import evaluate
+
+    base = copy.deepcopy(start.state_dict())
+    out = {name: [] for name in losses}
+    for name, loss_fn in losses.items():
+        for seed in seeds:
+            seed_everything(seed)
+            model = copy.deepcopy(start)
+            model.load_state_dict(base)
+            s_loader = DataLoader(source, batch_size=batch_size, shuffle=True, drop_last=True)
+            t_loader = DataLoader(target, batch_size=batch_size, shuffle=True, drop_last=True)
+            self_train(model, s_loader, t_loader, loss_fn, num_classes=num_classes, **kwargs)
+            out[name].append(evaluate(model, val_loader, num_classes, groups=groups))
+    return out
