@@ -20,13 +20,21 @@ Introduced in notebooks/10_self_training_adaptation.ipynb.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses._common import check_same_device as _check_same_device
-from wlearn.losses.onehot import _check_class_target, _check_logits, _check_reduction
+from wlearn.losses._pixel_sinkhorn import SCALING_LIMIT, pixel_sinkhorn
+from wlearn.losses.onehot import (
+    _LOW_PRECISION,
+    _check_class_target,
+    _check_logits,
+    _check_reduction,
+)
 from wlearn.losses.sinkhorn import SinkhornLoss
 
 __all__ = ["SoftCrossEntropyLoss", "SoftWassersteinLoss"]
@@ -98,6 +106,84 @@ def _finish(per_row: torch.Tensor, keep, logits: torch.Tensor, reduction: str) -
     out = per_row.new_zeros(keep.numel())
     out = out.masked_scatter(keep.reshape(-1), per_row)  # zeros at masked positions
     return out.reshape(shape)  # (N, d1, ..., dk)
+
+
+def _finish_map(per: torch.Tensor, keep, reduction: str) -> torch.Tensor:
+    """Reduce a map of values per position (N, d1, ..., dk), zero at masked positions."""
+    if reduction == "none":
+        return per
+    total = per.sum()
+    if reduction == "sum":
+        return total
+    return total / (per.numel() if keep is None else int(keep.sum()))  # NaN if none kept
+
+
+def _check_target_columns(y: torch.Tensor) -> None:
+    """Raise unless the kept target columns ``y`` (C, P) are on the simplex (as
+    :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+    if not y.numel():
+        return
+    atol = 1e-3 if y.dtype == torch.float32 else 1e-6
+    low, off = torch.stack([y.amin(), (y.sum(0) - 1).abs().amax()]).tolist()
+    if low < 0 or not low == low:
+        raise ValueError(
+            f"target: expected non-negative probabilities at kept positions, got a minimum "
+            f"of {low:.3g}; if these are logits, apply torch.softmax(target, dim=1) first"
+        )
+    if off > atol or not off == off:
+        raise ValueError(
+            f"target: expected rows on the probability simplex along dim 1 (sum 1 within "
+            f"{atol:g}) at kept positions, got sums off by up to {off:.3g}; normalize with "
+            "target / target.sum(1, keepdim=True)"
+        )
+
+
+def _class_major(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
+    """``(N, C, d1, ..., dk)`` -> the kept positions as contiguous columns ``(C, P)``."""
+    N, C = x.shape[:2]
+    cols = x.reshape(N, C, -1).transpose(0, 1).reshape(C, -1)  # (C, N d1 ... dk)
+    return cols.contiguous() if ids is None else cols.index_select(1, ids)  # (C, P)
+
+
+class _PixelSinkhornFn(torch.autograd.Function):
+    """The per-position values, computed outside; backward: Algorithm 1's potential
+    ``f = reg log u`` chained through the softmax, ``h * (f - <h, f>)`` per column.
+
+    Saves only ``h`` and ``u`` (C, P) (and the kept positions' indices ``ids``, sorted).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, value, h, u, ids, reg):
+        ctx.save_for_backward(h, u, ids)
+        ctx.reg, ctx.shape, ctx.dtype = reg, logits.shape, logits.dtype
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, u, ids = ctx.saved_tensors
+        N, C = ctx.shape[:2]
+        go = grad_out.reshape(-1)  # (N d1 ... dk,)
+        scale = (go if ids is None else go.index_select(0, ids)) * ctx.reg  # (P,)
+        tiny = torch.finfo(u.dtype).tiny
+        if ids is None:  # computed in place in the logits' layout
+            out = torch.empty(ctx.shape, dtype=u.dtype, device=u.device)  # (N, C, d1, ...)
+            g = out.view(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view of out
+            h3 = h.view(C, N, -1)  # (C, N, P_n)
+            torch.clamp_min(u.view(C, N, -1), tiny, out=g).log_().mul_(h3)  # h log u
+            g.addcmul_(h3, g.sum(0), value=-1).mul_(scale.view(N, -1))  # h (log u - <h, log u>)
+            return out.to(ctx.dtype), None, None, None, None, None
+        g = u.clamp_min(tiny).log_().mul_(h)  # (C, P): h log u
+        g.addcmul_(h, g.sum(0), value=-1)  # (C, P): h (log u - <h, log u>)
+        out = torch.zeros(ctx.shape, dtype=ctx.dtype, device=g.device)  # (N, C, d1, ..., dk)
+        out3, P = out.view(N, C, -1), out[0, 0].numel()  # (N, C, P_n), positions per sample
+        g.mul_(scale)
+        first = torch.arange(N + 1, device=ids.device) * P
+        bounds = torch.searchsorted(ids, first).tolist()  # ids are sorted: a block per sample
+        for n in range(N):
+            a, b = bounds[n], bounds[n + 1]
+            if b > a:
+                out3[n].index_copy_(1, ids[a:b] - n * P, g[:, a:b].to(ctx.dtype))
+        return out, None, None, None, None, None
 
 
 class SoftWassersteinLoss(nn.Module):
@@ -174,6 +260,7 @@ class SoftWassersteinLoss(nn.Module):
         self.reduction = _check_reduction(reduction)
         self.ignore_index = _check_ignore_index(ignore_index)
         self.sinkhorn = SinkhornLoss(M, reg, max_iter=max_iter, tol=tol, reduction="none")
+        self.last_mean_iter: float | None = None
 
     @property
     def M(self) -> torch.Tensor:
@@ -221,6 +308,10 @@ class SoftWassersteinLoss(nn.Module):
                 f"class, e.g. wlearn.ground.line({C})"
             )
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
+        if self._scaling_applies(logits, target):
+            per = self._pixel_values(logits, target, keep)  # (N, d1, ..., dk)
+            if per is not None:
+                return _finish_map(per, keep, self.reduction)
         s = _rows(torch.softmax(logits, dim=1), keep)  # (P, C)
         q = _rows(target.to(s.dtype), keep)  # (P, C)
         if s.shape[0] == 0:
@@ -228,6 +319,59 @@ class SoftWassersteinLoss(nn.Module):
         else:
             per = self.sinkhorn(s, q)  # (P,)
         return _finish(per, keep, logits, self.reduction)
+
+    def _scaling_applies(self, logits: torch.Tensor, target: torch.Tensor) -> bool:
+        """Whether the scaling-domain solver is exact here (else: the log-domain path)."""
+        dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
+        limit = SCALING_LIMIT.get(dt, 0.0)
+        return not target.requires_grad and float(self.M.max()) <= limit * self.sinkhorn.reg
+
+    def _record(self, res) -> None:
+        s = self.sinkhorn
+        s.last_n_iter, s.last_converged, self.last_mean_iter = (
+            res.n_iter,
+            res.converged,
+            res.mean_iter,
+        )
+        if not res.converged:
+            warnings.warn(
+                f"SoftWassersteinLoss: Sinkhorn stopped at max_iter={s.max_iter} with error "
+                f"{res.err:.3g} > tol={s.tol:g} at some positions; increase max_iter or reg",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _pixel_values(self, logits, target, keep):
+        """Values per position (N, d1, ..., dk) by :func:`pixel_sinkhorn`, or ``None`` when
+        the scaling domain overflowed (the caller then takes the log-domain path)."""
+        dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
+        ids = None if keep is None else keep.reshape(-1).nonzero()[:, 0]  # (P,)
+        with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
+            h = _class_major(torch.softmax(logits.detach().to(dt), dim=1), ids)  # (C, P)
+            t = target.detach().to(dt)
+            y = _class_major(t, ids)  # (C, P)
+            own = y.untyped_storage().data_ptr() != t.untyped_storage().data_ptr()
+            del t
+            _check_target_columns(y)
+            out = h.new_zeros(keep.numel() if keep is not None else h.shape[1])  # (N d1 ... dk,)
+            u = h
+            if h.shape[1]:
+                M = self.M.to(device=h.device, dtype=dt)
+                cfg = self.sinkhorn
+                res = pixel_sinkhorn(
+                    h, y, M, cfg.reg, tol=cfg.tol, max_iter=cfg.max_iter, overwrite_y=own
+                )
+                del y
+                if not bool(torch.isfinite(res.value.sum())):
+                    return None
+                u = res.u
+                if ids is None:
+                    out = res.value
+                else:
+                    out.index_copy_(0, ids, res.value)
+                self._record(res)
+        per = out.view((logits.shape[0],) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
+        return _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, u, ids, self.sinkhorn.reg)
 
     def extra_repr(self) -> str:
         s = self.sinkhorn
