@@ -22,6 +22,9 @@ against the same ground cost ``M``. :func:`pixel_sinkhorn` solves them together 
 - **Each column stops on its own** (an active set): when a quarter of the running columns has
   reached ``tol``, those are stored and the rest are compacted, so a batch costs about the mean
   number of iterations, not the slowest column's.
+- **Blocks of columns** on the CPU (:data:`BLOCK_CPU` at a time): the temporaries of a block
+  (``v``, ``G v``, the target rescaled) are a few MB, reused from block to block, instead of
+  batch-sized arrays that are allocated (page by page) and swept from memory at every step.
 
 The scaling domain is exact while no term that matters underflows: for ``max(M)/reg`` up to
 :data:`SCALING_LIMIT` (35 in float32, as for :class:`wlearn._kernels.MatmulKernel`); beyond it
@@ -58,12 +61,14 @@ class PixelSinkhornResult:
 
     Attributes
     ----------
-    u, v : torch.Tensor, shape (C, B)
-        Scalings, ``T_b = diag(u[:, b]) G diag(v[:, b])`` with ``G = exp(-M/reg)``; ``v`` is 0 on
-        the target's zero-mass bins.
+    u : torch.Tensor, shape (C, B)
+        Row scalings of the plans ``T_b = diag(u[:, b]) G diag(v[:, b])``, ``G = exp(-M/reg)``;
+        ``reg log u`` is the dual potential ``f`` (up to a constant per column).
     value : torch.Tensor, shape (B,)
         Transport cost :math:`\\langle T_b, M \\rangle` per column (what ``ot.sinkhorn2``
         returns).
+    v : torch.Tensor or None, shape (C, B)
+        Column scalings (0 on the target's zero-mass bins), with ``return_v=True``.
     n_iter : int
         Iterations of the slowest column (0 when every column was one-hot).
     mean_iter : float
@@ -75,8 +80,8 @@ class PixelSinkhornResult:
     """
 
     u: torch.Tensor
-    v: torch.Tensor
     value: torch.Tensor
+    v: torch.Tensor | None
     n_iter: int
     mean_iter: float
     converged: bool
@@ -108,18 +113,18 @@ def pixel_sinkhorn(
     *,
     tol: float,
     max_iter: int,
-    overwrite_y: bool = False,
+    y_mass: torch.Tensor | None = None,
+    return_v: bool = False,
 ) -> PixelSinkhornResult:
     """Entropic transport between the columns of ``h`` and ``y``, each column on its own.
 
     Solves, for every column ``b``,
     :math:`\\min_{T \\in \\Pi(h_b, y_b)} \\langle T, M \\rangle - \\mathrm{reg}\\, H(T)`
     (Frogner et al. 2015, eq. 6) by Sinkhorn-Knopp in the scaling domain, warm-started from
-    the one-hot closed form (Liu et al. 2020, Theorem 1), with an active set (see the module
-    docstring). A column stops once the L1 error of its plan's row marginal, relative to its
-    mass, is ``<= tol`` (the column marginal is exact after each ``v`` step), as in
-    :func:`wlearn.ot.sinkhorn`. Full-size temporaries are reused (``out=``): at this size
-    every fresh allocation costs page faults as well as a pass over memory.
+    the one-hot closed form (Liu et al. 2020, Theorem 1), with an active set, block by block
+    (see the module docstring). A column stops once the L1 error of its plan's row marginal,
+    relative to its mass, is ``<= tol`` (the column marginal is exact after each ``v`` step),
+    as in :func:`wlearn.ot.sinkhorn`.
 
     Parameters
     ----------
@@ -127,7 +132,7 @@ def pixel_sinkhorn(
         Predicted histograms (softmax outputs), one per column, positive mass.
     y : torch.Tensor, shape (C, B)
         Target histograms, non-negative, each of (about) the mass of its ``h`` column; they are
-        rescaled to it exactly.
+        rescaled to it exactly. Any strides (a view of channels-last targets works).
     M : torch.Tensor, shape (C, C)
         Ground cost, in the dtype of ``h``, with ``max(M)/reg <= SCALING_LIMIT[dtype]``.
     reg : float
@@ -136,42 +141,79 @@ def pixel_sinkhorn(
         Stopping threshold on the relative L1 marginal error (floored at 20 eps of the dtype).
     max_iter : int
         Iterations after which the remaining columns are returned as they are.
-    overwrite_y : bool
-        Whether ``y`` may be overwritten (a copy made by the caller): saves a ``(C, B)`` buffer.
+    y_mass : torch.Tensor, shape (B,), optional
+        ``y.sum(0)``, if the caller has it.
+    return_v : bool
+        Also return the column scalings ``v`` (C, B) (tests; costs a batch-sized array).
 
     Returns
     -------
     PixelSinkhornResult
-        Scalings ``u, v`` (C, B), ``value`` (B,), iteration counts, convergence.
+        ``u`` (C, B), ``value`` (B,), ``v``, iteration counts, convergence.
     """
     C, B = h.shape
     G = gibbs_kernel(M, reg)  # (C, C)
+    GM = G * M  # (C, C): <T, M> = u^T (G * M) v
     tol = max(tol, 20 * torch.finfo(h.dtype).eps)
-    h_mass, y_mass = h.sum(0), y.sum(0)  # (B,), (B,)
-    top = y.amax(0)  # (B,)
-    off = 2 * (1 - top / y_mass)  # (B,): L1 column error of the closed-form plan h e_k*^T
-    closed = off <= tol
-    n_closed, exact = (int(x) for x in torch.stack([closed.sum(), (off == 0).sum()]).tolist())
-    err_max = float(off[closed].max()) if n_closed else 0.0
-    if exact == B:  # every target one-hot: y is the closed form's v
-        v = y
-    else:  # the indicator of the largest entry of y (all of them, for ties)
-        v = torch.eq(y, top, out=torch.empty_like(h))  # (C, B)
-    buf = torch.mm(G, v, out=torch.empty_like(h))  # (C, B): G v, then a scratch buffer
-    u = torch.div(h, buf)  # (C, B): u = h / G[:, k*]
-    n_iter, total_iter, converged = 0, 0, True
-    if n_closed < B:
-        # with few closed columns, iterate on u, v themselves (closed ones stay at the solution)
-        if 2 * n_closed <= B:
-            ids, s, uu, vv, mass, kv = None, h, u, v, h_mass, buf
-            scale = h_mass / y_mass  # (B,): targets rescaled to the mass of h, to rounding
-            q = y.mul_(scale) if overwrite_y else y * scale  # (C, B)
+    y_mass = y.sum(0) if y_mass is None else y_mass  # (B,)
+    u, value = torch.empty_like(h), h.new_empty(B)  # (C, B), (B,)
+    v = torch.empty_like(h) if return_v else None
+    step = B if h.device.type != "cpu" else BLOCK_CPU
+    n_iter, total, converged, err = 0, 0, True, 0.0
+    for a in range(0, B, step):
+        b = min(B, a + step)
+        blk = _Block(h[:, a:b], y[:, a:b], y_mass[a:b], G, tol)
+        blk.solve(max_iter)
+        u[:, a:b] = blk.u
+        value[a:b] = (torch.mm(GM, blk.v, out=blk.buf).mul_(blk.u)).sum(0)  # u^T (G*M) v
+        if v is not None:
+            v[:, a:b] = blk.v
+        n_iter, total = max(n_iter, blk.n_iter), total + blk.total_iter
+        converged, err = converged and blk.converged, max(err, blk.err)
+    return PixelSinkhornResult(u, value, v, n_iter, total / max(B, 1), converged, err)
+
+
+BLOCK_CPU = 1 << 15
+"""Columns per block on the CPU (19 classes: 2.4 MB per float32 array of a block)."""
+
+
+class _Block:
+    """The columns ``[a, b)`` of :func:`pixel_sinkhorn`: state ``u, v`` (C, n) and the solve."""
+
+    def __init__(self, h, y, y_mass, G, tol):
+        self.h, self.G, self.tol = h, G, tol
+        self.h_mass = h.sum(0)  # (n,)
+        top = y.amax(0)  # (n,)
+        off = 2 * (1 - top / y_mass)  # (n,): L1 column error of the closed-form plan h e_k*^T
+        closed = off <= tol
+        n_closed, exact = (int(x) for x in torch.stack([closed.sum(), (off == 0).sum()]).tolist())
+        self.closed, self.n_closed = closed, n_closed
+        self.err = float(off[closed].max()) if n_closed else 0.0
+        self.buf = torch.empty_like(h, memory_format=torch.contiguous_format)  # (C, n)
+        if exact == h.shape[1]:  # every target one-hot: y is the closed form's v
+            self.v = y
+        else:  # the indicator of the largest entry of y (all of them, for ties)
+            self.v = torch.eq(y, top, out=torch.empty_like(self.buf))  # (C, n)
+        self.u = torch.div(h, torch.mm(G, self.v, out=self.buf))  # (C, n): u = h / G[:, k*]
+        self.y, self.y_mass = y, y_mass
+        self.n_iter, self.total_iter, self.converged = 0, 0, True
+
+    def solve(self, max_iter: int) -> None:
+        """Iterate the columns not solved in closed form until ``tol`` (or ``max_iter``)."""
+        n = self.h.shape[1]
+        if self.n_closed == n:
+            return
+        G, tol, u, v = self.G, self.tol, self.u, self.v
+        if 2 * self.n_closed <= n:  # iterate on u, v (closed columns stay at the solution)
+            ids, s, uu, vv, mass, kv = None, self.h, u, v, self.h_mass, self.buf
+            q = self.y.clone(memory_format=torch.contiguous_format)  # (C, n)
+            q.mul_(self.h_mass / self.y_mass)  # the mass of h, to rounding
         else:  # iterate on a copy of the columns left
-            ids = (~closed).nonzero()[:, 0]  # (A,)
-            s, uu, mass = h.index_select(1, ids), u.index_select(1, ids), h_mass[ids]  # (C, A)
-            q = y.index_select(1, ids) * (mass / y_mass[ids])  # (C, A)
+            ids = (~self.closed).nonzero()[:, 0]  # (A,)
+            s, uu, mass = self.h[:, ids], u[:, ids], self.h_mass[ids]  # (C, A)
+            q = self.y[:, ids] * (mass / self.y_mass[ids])  # (C, A)
             vv, kv = torch.empty_like(s), torch.empty_like(s)
-        scratch = torch.empty_like(s)  # G^T u, then the marginal error
+        scratch = torch.empty_like(s, memory_format=torch.contiguous_format)
         for it in range(1, max_iter + 1):
             torch.div(q, torch.mm(G.T, uu, out=scratch), out=vv)  # v = y / G^T u
             torch.mm(G, vv, out=kv)  # G v
@@ -185,24 +227,20 @@ def pixel_sinkhorn(
             n_done = int(done.sum())
             if last or n_done == done.numel() or n_done >= _COMPACT * done.numel():
                 if last:
-                    converged, n_done = n_done == done.numel(), done.numel()
+                    self.converged, n_done = n_done == done.numel(), done.numel()
                     done = torch.ones_like(done)
                 k = done.nonzero()[:, 0]  # (n_done,)
                 if ids is not None:  # store (u, v) of the columns done; else they are in place
-                    u.index_copy_(1, ids[k], uu.index_select(1, k))
-                    v.index_copy_(1, ids[k], vv.index_select(1, k))
-                err_max = max(err_max, float(err[k].max()))
-                total_iter, n_iter = total_iter + it * n_done, it
+                    u[:, ids[k]] = uu[:, k]
+                    v[:, ids[k]] = vv[:, k]
+                self.err = max(self.err, float(err[k].max()))
+                self.total_iter, self.n_iter = self.total_iter + it * n_done, it
                 if n_done == done.numel():
                     break
                 r = (~done).nonzero()[:, 0]  # (A',): the columns left
                 ids = r if ids is None else ids[r]
-                s, q, kv, mass = s.index_select(1, r), q.index_select(1, r), kv[:, r], mass[r]
+                s, q, kv, mass = s[:, r], q[:, r], kv[:, r], mass[r]
                 uu = s / kv  # (C, A')
                 vv, scratch = torch.empty_like(s), torch.empty_like(s)
                 continue
             torch.div(s, kv, out=uu)  # u = h / G v
-        del s, q, kv, scratch, uu, vv
-    cost = torch.mm(G * M, v, out=buf).mul_(u)  # (C, B): u_i sum_j G_ij M_ij v_j
-    value = cost.sum(0)  # (B,): <T_b, M>, T never formed
-    return PixelSinkhornResult(u, v, value, n_iter, total_iter / max(B, 1), converged, err_max)

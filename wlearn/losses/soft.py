@@ -118,13 +118,14 @@ def _finish_map(per: torch.Tensor, keep, reduction: str) -> torch.Tensor:
     return total / (per.numel() if keep is None else int(keep.sum()))  # NaN if none kept
 
 
-def _check_target_columns(y: torch.Tensor) -> None:
-    """Raise unless the kept target columns ``y`` (C, P) are on the simplex (as
-    :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+def _check_target_columns(y: torch.Tensor) -> torch.Tensor:
+    """The column sums ``(P,)`` of the kept targets ``y`` (C, P); raise unless the columns are
+    on the simplex (as :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+    mass = y.sum(0)  # (P,)
     if not y.numel():
-        return
+        return mass
     atol = 1e-3 if y.dtype == torch.float32 else 1e-6
-    low, off = torch.stack([y.amin(), (y.sum(0) - 1).abs().amax()]).tolist()
+    low, off = torch.stack([y.amin(), (mass - 1).abs().amax()]).tolist()
     if low < 0 or not low == low:
         raise ValueError(
             f"target: expected non-negative probabilities at kept positions, got a minimum "
@@ -136,13 +137,15 @@ def _check_target_columns(y: torch.Tensor) -> None:
             f"{atol:g}) at kept positions, got sums off by up to {off:.3g}; normalize with "
             "target / target.sum(1, keepdim=True)"
         )
+    return mass
 
 
 def _class_major(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
-    """``(N, C, d1, ..., dk)`` -> the kept positions as contiguous columns ``(C, P)``."""
+    """``(N, C, d1, ..., dk)`` -> the kept positions as columns ``(C, P)``: a view where the
+    layout allows (one sample, or channels-last), else a copy."""
     N, C = x.shape[:2]
     cols = x.reshape(N, C, -1).transpose(0, 1).reshape(C, -1)  # (C, N d1 ... dk)
-    return cols.contiguous() if ids is None else cols.index_select(1, ids)  # (C, P)
+    return cols if ids is None else cols.index_select(1, ids)  # (C, P)
 
 
 class _PixelSinkhornFn(torch.autograd.Function):
@@ -347,19 +350,26 @@ class SoftWassersteinLoss(nn.Module):
         dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
         ids = None if keep is None else keep.reshape(-1).nonzero()[:, 0]  # (P,)
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
-            h = _class_major(torch.softmax(logits.detach().to(dt), dim=1), ids)  # (C, P)
-            t = target.detach().to(dt)
-            y = _class_major(t, ids)  # (C, P)
-            own = y.untyped_storage().data_ptr() != t.untyped_storage().data_ptr()
-            del t
-            _check_target_columns(y)
+            z = logits.detach().to(dt)
+            z = z.reshape(z.shape[0], z.shape[1], -1).transpose(0, 1)  # (C, N, P_n), a view
+            h = torch.softmax(z, dim=0).reshape(z.shape[0], -1)  # (C, N P_n), contiguous
+            h = h if ids is None else h.index_select(1, ids)  # (C, P)
+            del z
+            y = _class_major(target.detach().to(dt), ids)  # (C, P)
+            y_mass = _check_target_columns(y)  # (P,)
             out = h.new_zeros(keep.numel() if keep is not None else h.shape[1])  # (N d1 ... dk,)
             u = h
             if h.shape[1]:
                 M = self.M.to(device=h.device, dtype=dt)
                 cfg = self.sinkhorn
                 res = pixel_sinkhorn(
-                    h, y, M, cfg.reg, tol=cfg.tol, max_iter=cfg.max_iter, overwrite_y=own
+                    h,
+                    y,
+                    M,
+                    cfg.reg,
+                    tol=cfg.tol,
+                    max_iter=cfg.max_iter,
+                    y_mass=y_mass,
                 )
                 del y
                 if not bool(torch.isfinite(res.value.sum())):
