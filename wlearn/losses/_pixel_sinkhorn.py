@@ -152,94 +152,147 @@ def pixel_sinkhorn(
         ``u`` (C, B), ``value`` (B,), ``v``, iteration counts, convergence.
     """
     C, B = h.shape
-    G = gibbs_kernel(M, reg)  # (C, C)
-    GM = G * M  # (C, C): <T, M> = u^T (G * M) v
-    tol = max(tol, 20 * torch.finfo(h.dtype).eps)
+    run = _Run(M, reg, max(tol, 20 * torch.finfo(h.dtype).eps), max_iter, h, return_v)
     y_mass = y.sum(0) if y_mass is None else y_mass  # (B,)
-    u, value = torch.empty_like(h), h.new_empty(B)  # (C, B), (B,)
-    v = torch.empty_like(h) if return_v else None
     step = B if h.device.type != "cpu" else BLOCK_CPU
-    n_iter, total, converged, err = 0, 0, True, 0.0
     for a in range(0, B, step):
-        b = min(B, a + step)
-        blk = _Block(h[:, a:b], y[:, a:b], y_mass[a:b], G, tol)
-        blk.solve(max_iter)
-        u[:, a:b] = blk.u
-        value[a:b] = (torch.mm(GM, blk.v, out=blk.buf).mul_(blk.u)).sum(0)  # u^T (G*M) v
-        if v is not None:
-            v[:, a:b] = blk.v
-        n_iter, total = max(n_iter, blk.n_iter), total + blk.total_iter
-        converged, err = converged and blk.converged, max(err, blk.err)
-    return PixelSinkhornResult(u, value, v, n_iter, total / max(B, 1), converged, err)
+        run.start_block(h, y, y_mass, a, min(B, a + step))
+    run.finish_tail()
+    n_iter, mean_iter = run.n_iter, run.total_iter / max(B, 1)
+    return PixelSinkhornResult(run.u, run.value, run.v, n_iter, mean_iter, run.converged, run.err)
 
 
 BLOCK_CPU = 1 << 15
 """Columns per block on the CPU (19 classes: 2.4 MB per float32 array of a block)."""
 
 
-class _Block:
-    """The columns ``[a, b)`` of :func:`pixel_sinkhorn`: state ``u, v`` (C, n) and the solve."""
+class _Run:
+    """State of one :func:`pixel_sinkhorn` call: the outputs, and the columns left to iterate.
 
-    def __init__(self, h, y, y_mass, G, tol):
-        self.h, self.G, self.tol = h, G, tol
-        self.h_mass = h.sum(0)  # (n,)
+    Phase A, block by block: closed form, warm start, and plain iterations on the whole block
+    until a quarter of its columns has converged (all of them, typically, or most); phase B
+    (:meth:`finish_tail`): the columns left over from every block, together, with compaction.
+    """
+
+    def __init__(self, M, reg, tol, max_iter, h, return_v):
+        self.G = gibbs_kernel(M, reg)  # (C, C)
+        self.GM = self.G * M  # (C, C): <T, M> = u^T (G * M) v
+        self.eye = torch.eye(M.shape[0], dtype=M.dtype, device=M.device)  # (C, C)
+        self.tol, self.max_iter = tol, max_iter
+        self.u, self.value = torch.empty_like(h), h.new_empty(h.shape[1])  # (C, B), (B,)
+        self.v = torch.empty_like(h) if return_v else None
+        self.n_iter, self.total_iter, self.converged, self.err = 0, 0, True, 0.0
+        self.tail = []  # (ids, h, y rescaled, G v, mass, iterations done) of the columns left
+
+    def _stats(self, it, err: torch.Tensor, count: int) -> None:
+        """Record ``count`` columns stopped after ``it`` iterations (an int, or one per column)
+        with marginal errors ``err``."""
+        if isinstance(it, int):
+            self.n_iter, self.total_iter = max(self.n_iter, it), self.total_iter + it * count
+        elif it.numel():
+            self.n_iter, self.total_iter = (
+                max(self.n_iter, int(it.max())),
+                self.total_iter + int(it.sum()),
+            )
+        if err.numel():
+            self.err = max(self.err, float(err.max()))
+
+    def start_block(self, H, Y, Y_mass, a, b):
+        """Phase A for the columns ``[a, b)``."""
+        G, tol = self.G, self.tol
+        h, u, y_mass = H[:, a:b], self.u[:, a:b], Y_mass[a:b]  # (C, n) views, (n,)
+        # (C, n) contiguous, then y rescaled; a product with the identity is the fastest
+        # transposing copy when Y is a view of channels-last targets
+        y = torch.mm(self.eye, Y[:, a:b])
+        n = b - a
         top = y.amax(0)  # (n,)
         off = 2 * (1 - top / y_mass)  # (n,): L1 column error of the closed-form plan h e_k*^T
         closed = off <= tol
         n_closed, exact = (int(x) for x in torch.stack([closed.sum(), (off == 0).sum()]).tolist())
-        self.closed, self.n_closed = closed, n_closed
-        self.err = float(off[closed].max()) if n_closed else 0.0
-        self.buf = torch.empty_like(h, memory_format=torch.contiguous_format)  # (C, n)
-        if exact == h.shape[1]:  # every target one-hot: y is the closed form's v
-            self.v = y
-        else:  # the indicator of the largest entry of y (all of them, for ties)
-            self.v = torch.eq(y, top, out=torch.empty_like(self.buf))  # (C, n)
-        self.u = torch.div(h, torch.mm(G, self.v, out=self.buf))  # (C, n): u = h / G[:, k*]
-        self.y, self.y_mass = y, y_mass
-        self.n_iter, self.total_iter, self.converged = 0, 0, True
+        if n_closed:
+            self.err = max(self.err, float(off[closed].max()))
+        buf = torch.empty_like(y)  # (C, n)
+        # v: the one-hot closed form's (the indicator of the largest entry of y; all, for ties)
+        v = y if exact == n else torch.eq(y, top, out=torch.empty_like(y))  # (C, n)
+        torch.div(h, torch.mm(G, v, out=buf), out=u)  # u = h / G[:, k*]
+        if n_closed < n:
+            mass = h.sum(0)  # (n,)
+            y.mul_(mass / y_mass)  # the mass of h, to rounding
+            if 2 * n_closed > n:  # mostly closed: the others go to phase B as they are
+                r = (~closed).nonzero()[:, 0]
+                kv = torch.mm(G, v.index_select(1, r))  # (C, A)
+                cols = (h.index_select(1, r), y.index_select(1, r), kv, mass[r])
+                self.tail.append((r + a, *cols, 0))
+            else:
+                self._iterate_block(h, y, u, v, buf, mass, a)
+        self.value[a:b] = torch.mm(self.GM, v, out=buf).mul_(u).sum(0)  # u^T (G * M) v
+        if self.v is not None:
+            self.v[:, a:b] = v
 
-    def solve(self, max_iter: int) -> None:
-        """Iterate the columns not solved in closed form until ``tol`` (or ``max_iter``)."""
-        n = self.h.shape[1]
-        if self.n_closed == n:
-            return
-        G, tol, u, v = self.G, self.tol, self.u, self.v
-        if 2 * self.n_closed <= n:  # iterate on u, v (closed columns stay at the solution)
-            ids, s, uu, vv, mass, kv = None, self.h, u, v, self.h_mass, self.buf
-            q = self.y.clone(memory_format=torch.contiguous_format)  # (C, n)
-            q.mul_(self.h_mass / self.y_mass)  # the mass of h, to rounding
-        else:  # iterate on a copy of the columns left
-            ids = (~self.closed).nonzero()[:, 0]  # (A,)
-            s, uu, mass = self.h[:, ids], u[:, ids], self.h_mass[ids]  # (C, A)
-            q = self.y[:, ids] * (mass / self.y_mass[ids])  # (C, A)
-            vv, kv = torch.empty_like(s), torch.empty_like(s)
-        scratch = torch.empty_like(s, memory_format=torch.contiguous_format)
+    def _iterate_block(self, h, q, u, v, kv, mass, a):
+        G, tol, max_iter = self.G, self.tol, self.max_iter
+        scratch = torch.empty_like(q)
         for it in range(1, max_iter + 1):
-            torch.div(q, torch.mm(G.T, uu, out=scratch), out=vv)  # v = y / G^T u
-            torch.mm(G, vv, out=kv)  # G v
+            torch.div(q, torch.mm(G.T, u, out=scratch), out=v)  # v = y / G^T u
+            torch.mm(G, v, out=kv)  # G v
             last = it == max_iter
             if it < _FIRST_CHECK and not last:
-                torch.div(s, kv, out=uu)  # u = h / G v
+                torch.div(h, kv, out=u)  # u = h / G v
                 continue
             # L1 error of the row marginal of diag(u) G diag(v), whose columns are exact
+            err = torch.addcmul(h, u, kv, value=-1, out=scratch).abs_().sum(0).div_(mass)
+            done = err <= tol  # (n,)
+            n_done = int(done.sum())
+            if last or n_done >= _COMPACT * done.numel():
+                if last:
+                    self.converged &= n_done == done.numel()
+                    n_done, done = done.numel(), torch.ones_like(done)
+                self._stats(it, err[done], n_done)
+                if n_done < done.numel():  # the rest go to phase B (u, v stay as they are)
+                    r = (~done).nonzero()[:, 0]
+                    cols = (h.index_select(1, r), q.index_select(1, r), kv.index_select(1, r))
+                    self.tail.append((r + a, *cols, mass[r], it))
+                return
+            torch.div(h, kv, out=u)  # u = h / G v
+
+    def finish_tail(self):
+        """Phase B: the columns left by every block, with an active set."""
+        if not self.tail:
+            return
+        G, tol = self.G, self.tol
+        ids, s, q, kv, mass = (torch.cat([p[i] for p in self.tail], -1) for i in range(5))
+        start = torch.cat([torch.full_like(p[4], p[5], dtype=torch.long) for p in self.tail])
+        self.tail = []
+        uu = s / kv  # (C, A)
+        vv, scratch = torch.empty_like(s), torch.empty_like(s)
+        for j in range(1, self.max_iter + 1):
+            torch.div(q, torch.mm(G.T, uu, out=scratch), out=vv)  # v = y / G^T u
+            torch.mm(G, vv, out=kv)  # G v
             err = torch.addcmul(s, uu, kv, value=-1, out=scratch).abs_().sum(0).div_(mass)
             done = err <= tol  # (A,)
-            n_done = int(done.sum())
-            if last or n_done == done.numel() or n_done >= _COMPACT * done.numel():
-                if last:
-                    self.converged, n_done = n_done == done.numel(), done.numel()
-                    done = torch.ones_like(done)
-                k = done.nonzero()[:, 0]  # (n_done,)
-                if ids is not None:  # store (u, v) of the columns done; else they are in place
-                    u[:, ids[k]] = uu[:, k]
-                    v[:, ids[k]] = vv[:, k]
-                self.err = max(self.err, float(err[k].max()))
-                self.total_iter, self.n_iter = self.total_iter + it * n_done, it
-                if n_done == done.numel():
-                    break
-                r = (~done).nonzero()[:, 0]  # (A',): the columns left
-                ids = r if ids is None else ids[r]
-                s, q, kv, mass = s[:, r], q[:, r], kv[:, r], mass[r]
+            last = start + j >= self.max_iter
+            stop = done | last
+            n_stop = int(stop.sum())
+            if n_stop == stop.numel() or n_stop >= _COMPACT * stop.numel():
+                self.converged &= bool((done | ~last).all())
+                k = stop.nonzero()[:, 0]  # (n_stop,)
+                uk, vk = uu.index_select(1, k), vv.index_select(1, k)
+                self.u.index_copy_(1, ids[k], uk)
+                self.value[ids[k]] = (torch.mm(self.GM, vk) * uk).sum(0)
+                if self.v is not None:
+                    self.v.index_copy_(1, ids[k], vk)
+                self._stats(start[k] + j, err[k], n_stop)
+                if n_stop == stop.numel():
+                    return
+                r = (~stop).nonzero()[:, 0]  # (A',): the columns left
+                ids, s, q, kv, mass, start = (
+                    ids[r],
+                    s.index_select(1, r),
+                    q.index_select(1, r),
+                    kv.index_select(1, r),
+                    mass[r],
+                    start[r],
+                )
                 uu = s / kv  # (C, A')
                 vv, scratch = torch.empty_like(s), torch.empty_like(s)
                 continue

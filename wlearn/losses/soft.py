@@ -118,14 +118,16 @@ def _finish_map(per: torch.Tensor, keep, reduction: str) -> torch.Tensor:
     return total / (per.numel() if keep is None else int(keep.sum()))  # NaN if none kept
 
 
-def _check_target_columns(y: torch.Tensor) -> torch.Tensor:
-    """The column sums ``(P,)`` of the kept targets ``y`` (C, P); raise unless the columns are
-    on the simplex (as :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+def _check_target_columns(y: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """The column sums ``(P,)`` of the kept targets ``y`` (C, P), and whether every column is
+    one-hot; raise unless the columns are on the simplex (as
+    :func:`wlearn._checks.check_simplex` with its default tolerance)."""
     mass = y.sum(0)  # (P,)
     if not y.numel():
-        return mass
+        return mass, False
     atol = 1e-3 if y.dtype == torch.float32 else 1e-6
-    low, off = torch.stack([y.amin(), (mass - 1).abs().amax()]).tolist()
+    stats = [y.amin(), (mass - 1).abs().amax(), (mass != 1).sum()]
+    low, off, not_one = torch.stack([x.double() for x in stats]).tolist()
     if low < 0 or not low == low:
         raise ValueError(
             f"target: expected non-negative probabilities at kept positions, got a minimum "
@@ -137,7 +139,8 @@ def _check_target_columns(y: torch.Tensor) -> torch.Tensor:
             f"{atol:g}) at kept positions, got sums off by up to {off:.3g}; normalize with "
             "target / target.sum(1, keepdim=True)"
         )
-    return mass
+    # non-negative columns summing to exactly 1 with one non-zero entry each: one-hot
+    return mass, not_one == 0 and int(torch.count_nonzero(y)) == y.shape[1]
 
 
 def _class_major(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
@@ -152,41 +155,49 @@ class _PixelSinkhornFn(torch.autograd.Function):
     """The per-position values, computed outside; backward: Algorithm 1's potential
     ``f = reg log u`` chained through the softmax, ``h * (f - <h, f>)`` per column.
 
-    Saves only ``h`` and ``u`` (C, P) (and the kept positions' indices ``ids``, sorted).
+    Saves ``h`` (C, P) and either the scalings ``u`` (C, P), or, for one-hot targets, ``M y``
+    (C, P) and the logits ``z``: there ``log u = log h + (M y)/reg = z + (M y)/reg`` up to a
+    constant per column, which the softmax's Jacobian removes (and ``ids``, the kept
+    positions, sorted).
     """
 
     @staticmethod
-    def forward(ctx, logits, value, h, u, ids, reg):
-        ctx.save_for_backward(h, u, ids)
+    def forward(ctx, logits, value, h, a, z, ids, reg):
+        ctx.save_for_backward(h, a, z, ids)
         ctx.reg, ctx.shape, ctx.dtype = reg, logits.shape, logits.dtype
         return value
 
     @staticmethod
     def backward(ctx, grad_out):
-        h, u, ids = ctx.saved_tensors
+        h, a, z, ids = ctx.saved_tensors
         N, C = ctx.shape[:2]
         go = grad_out.reshape(-1)  # (N d1 ... dk,)
         scale = (go if ids is None else go.index_select(0, ids)) * ctx.reg  # (P,)
-        tiny = torch.finfo(u.dtype).tiny
         if ids is None:  # computed in place in the logits' layout
-            out = torch.empty(ctx.shape, dtype=u.dtype, device=u.device)  # (N, C, d1, ...)
+            out = torch.empty(ctx.shape, dtype=h.dtype, device=h.device)  # (N, C, d1, ...)
             g = out.view(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view of out
-            h3 = h.view(C, N, -1)  # (C, N, P_n)
-            torch.clamp_min(u.view(C, N, -1), tiny, out=g).log_().mul_(h3)  # h log u
-            g.addcmul_(h3, g.sum(0), value=-1).mul_(scale.view(N, -1))  # h (log u - <h, log u>)
-            return out.to(ctx.dtype), None, None, None, None, None
-        g = u.clamp_min(tiny).log_().mul_(h)  # (C, P): h log u
-        g.addcmul_(h, g.sum(0), value=-1)  # (C, P): h (log u - <h, log u>)
+            h, a = h.view(C, N, -1), a.view(C, N, -1)  # (C, N, P_n)
+            _potential(a, z, ctx.reg, g).mul_(h)  # h f / reg
+            g.addcmul_(h, g.sum(0), value=-1).mul_(scale.view(N, -1))  # h (f - <h, f>)
+            return out.to(ctx.dtype), None, None, None, None, None, None
+        g = _potential(a, z, ctx.reg, torch.empty_like(h)).mul_(h)  # (C, P): h f / reg
+        g.addcmul_(h, g.sum(0), value=-1).mul_(scale)  # (C, P): h (f - <h, f>)
         out = torch.zeros(ctx.shape, dtype=ctx.dtype, device=g.device)  # (N, C, d1, ..., dk)
         out3, P = out.view(N, C, -1), out[0, 0].numel()  # (N, C, P_n), positions per sample
-        g.mul_(scale)
         first = torch.arange(N + 1, device=ids.device) * P
         bounds = torch.searchsorted(ids, first).tolist()  # ids are sorted: a block per sample
         for n in range(N):
             a, b = bounds[n], bounds[n + 1]
             if b > a:
                 out3[n].index_copy_(1, ids[a:b] - n * P, g[:, a:b].to(ctx.dtype))
-        return out, None, None, None, None, None
+        return out, None, None, None, None, None, None
+
+
+def _potential(a, z, reg, out):
+    """``f / reg`` into ``out``: ``log u`` (``a = u``), or ``z + a / reg`` (``a = M y``)."""
+    if z is None:
+        return torch.clamp_min(a, torch.finfo(a.dtype).tiny, out=out).log_()
+    return torch.add(z, a, alpha=1 / reg, out=out)
 
 
 class SoftWassersteinLoss(nn.Module):
@@ -311,7 +322,7 @@ class SoftWassersteinLoss(nn.Module):
                 f"class, e.g. wlearn.ground.line({C})"
             )
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
-        if self._scaling_applies(logits, target):
+        if self._fast_path_applies(logits, target):
             per = self._pixel_values(logits, target, keep)  # (N, d1, ..., dk)
             if per is not None:
                 return _finish_map(per, keep, self.reduction)
@@ -323,14 +334,15 @@ class SoftWassersteinLoss(nn.Module):
             per = self.sinkhorn(s, q)  # (P,)
         return _finish(per, keep, logits, self.reduction)
 
-    def _scaling_applies(self, logits: torch.Tensor, target: torch.Tensor) -> bool:
-        """Whether the scaling-domain solver is exact here (else: the log-domain path)."""
-        dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
-        limit = SCALING_LIMIT.get(dt, 0.0)
-        return not target.requires_grad and float(self.M.max()) <= limit * self.sinkhorn.reg
+    def _fast_path_applies(self, logits: torch.Tensor, target: torch.Tensor) -> bool:
+        """Whether :meth:`_pixel_values` may be tried (targets get no gradient there)."""
+        return not target.requires_grad
 
     def _record(self, res) -> None:
         s = self.sinkhorn
+        if res is None:  # the closed form
+            s.last_n_iter, s.last_converged, self.last_mean_iter = 0, True, 0.0
+            return
         s.last_n_iter, s.last_converged, self.last_mean_iter = (
             res.n_iter,
             res.converged,
@@ -345,43 +357,41 @@ class SoftWassersteinLoss(nn.Module):
             )
 
     def _pixel_values(self, logits, target, keep):
-        """Values per position (N, d1, ..., dk) by :func:`pixel_sinkhorn`, or ``None`` when
-        the scaling domain overflowed (the caller then takes the log-domain path)."""
+        """Values per position (N, d1, ..., dk): the closed form for one-hot targets, else
+        :func:`pixel_sinkhorn`; ``None`` where the scaling domain could underflow or
+        overflowed (the caller then takes the log-domain path)."""
         dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
         ids = None if keep is None else keep.reshape(-1).nonzero()[:, 0]  # (P,)
+        N, C, reg = logits.shape[0], logits.shape[1], self.sinkhorn.reg
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
             z = logits.detach().to(dt)
-            z = z.reshape(z.shape[0], z.shape[1], -1).transpose(0, 1)  # (C, N, P_n), a view
-            h = torch.softmax(z, dim=0).reshape(z.shape[0], -1)  # (C, N P_n), contiguous
+            z = z.reshape(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view
+            h = torch.softmax(z, dim=0).reshape(C, -1)  # (C, N P_n), contiguous
             h = h if ids is None else h.index_select(1, ids)  # (C, P)
-            del z
             y = _class_major(target.detach().to(dt), ids)  # (C, P)
-            y_mass = _check_target_columns(y)  # (P,)
-            out = h.new_zeros(keep.numel() if keep is not None else h.shape[1])  # (N d1 ... dk,)
-            u = h
-            if h.shape[1]:
-                M = self.M.to(device=h.device, dtype=dt)
+            y_mass, one_hot = _check_target_columns(y)  # (P,), bool
+            M = self.M.to(device=h.device, dtype=dt)
+            if one_hot:  # Liu et al.'s closed form: the only plan sends h to the target class
+                My = torch.mm(M, y)  # (C, P): M[:, k*] per column
+                value = torch.mul(h, My).sum(0)  # (P,)
+                a, z = My, (z if ids is None else z.reshape(C, -1).index_select(1, ids))
+                self._record(None)
+            elif float(M.max()) <= SCALING_LIMIT.get(dt, 0.0) * reg:
                 cfg = self.sinkhorn
                 res = pixel_sinkhorn(
-                    h,
-                    y,
-                    M,
-                    cfg.reg,
-                    tol=cfg.tol,
-                    max_iter=cfg.max_iter,
-                    y_mass=y_mass,
+                    h, y, M, reg, tol=cfg.tol, max_iter=cfg.max_iter, y_mass=y_mass
                 )
-                del y
                 if not bool(torch.isfinite(res.value.sum())):
                     return None
-                u = res.u
-                if ids is None:
-                    out = res.value
-                else:
-                    out.index_copy_(0, ids, res.value)
+                value, a, z = res.value, res.u, None
                 self._record(res)
-        per = out.view((logits.shape[0],) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
-        return _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, u, ids, self.sinkhorn.reg)
+            else:
+                return None
+            del y
+            if ids is not None:
+                value = value.new_zeros(keep.numel()).index_copy_(0, ids, value)  # (N d1...,)
+        per = value.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
+        return _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, a, z, ids, reg)
 
     def extra_repr(self) -> str:
         s = self.sinkhorn
