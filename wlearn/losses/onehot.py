@@ -100,44 +100,59 @@ def _check_ground(D, C: int | None = None, name: str = "D") -> torch.Tensor:
     return D
 
 
-_CHUNK = 1 << 22  # elements per chunk of samples (one sample at least)
+_PIXELS = 1 << 14
+"""Positions per chunk on the CPU: a chunk's softmax, products and gradient (``C`` x
+``_PIXELS`` floats, 1.2 MB for 19 classes) stay in cache between the passes over it. On a GPU
+a chunk is a whole sample (fewer kernel launches)."""
 
 
-def _chunks(s: torch.Tensor):
-    """Yield ``(a, b)``: chunks of the samples of ``s`` (N, C, P) of about ``_CHUNK`` elements."""
-    N = s.shape[0]
-    rows = max(1, min(N, _CHUNK // max(1, s[0].numel())))
-    for a in range(0, N, rows):
-        yield a, min(N, a + rows)
+def _views(z: torch.Tensor, *others: torch.Tensor):
+    """Chunks of positions: yield ``(C, m)`` views of ``z`` and of the ``(N, C, P)`` tensors
+    ``others`` (sharing its shape), then the position range ``(n, a, b)``: sample ``n``
+    (``None`` for plain classification, ``P == 1``, whose chunks run over samples)."""
+    N, C, P = z.shape
+    step = _PIXELS if z.device.type == "cpu" else max(N, P)
+    if P == 1:  # (N, C): the chunks are columns of the (C, N) transposed views
+        for a in range(0, N, step):
+            b = min(N, a + step)
+            yield (z[a:b, :, 0].T, *(x[a:b, :, 0].T for x in others), (None, a, b))
+        return
+    for n in range(N):
+        for a in range(0, P, step):
+            b = min(P, a + step)
+            yield (z[n, :, a:b], *(x[n, :, a:b] for x in others), (n, a, b))
+
+
+def _positions(x: torch.Tensor, where) -> torch.Tensor:
+    """The entries ``(m,)`` of a per-position tensor ``x`` (N, P) for a chunk ``where``."""
+    n, a, b = where
+    return x[a:b, 0] if n is None else x[n, a:b]
 
 
 class _OneHotWasserstein(torch.autograd.Function):
     """``L = sum_i s_i D[i, t]`` per position, reduced, with its analytic gradient.
 
-    Saves only the softmax ``s`` (N, C, P), the padded target (N, P) and ``L`` (N, P).
-    Forward: ``E = D^T s`` for a chunk of samples (of about ``_CHUNK`` elements, or one
-    sample), then ``L = E[t]``. Backward: the gradient is built in place in its own
-    (N, C, P) tensor from the gathered columns ``D[:, t]``. So the only (N, C, P)-sized
-    tensors are ``s`` and the gradient, plus one chunk-sized temporary.
+    Saves the logits (which exist anyway: no new batch-sized tensor, where cross-entropy saves
+    its log-softmax), the padded target (N, P) and ``L`` (N, P). Both passes run chunk by chunk
+    over positions (:data:`_PIXELS`): forward, the chunk's softmax ``s`` and ``E = D^T s`` are
+    formed for the chunk only and ``L = E[t]`` kept; backward, the chunk's softmax is formed
+    again, ``D[:, t]`` gathered and the gradient ``s (D[:, t] - L)`` written once. So the
+    logits are read once per pass and the gradient written once, with chunk-sized temporaries:
+    recomputing a chunk's softmax costs less than writing and reading back a batch-sized one.
     """
 
     @staticmethod
     def forward(ctx, logits, t_pad, D_pad, reduction, count):  # count: int, positions kept
         N, C = logits.shape[:2]
-        s = torch.softmax(logits.reshape(N, C, -1), dim=1)  # (N, C, P)
+        z = logits.reshape(N, C, -1)  # (N, C, P)
         t_pad = t_pad.reshape(N, -1)  # (N, P)
-        loss = torch.empty_like(t_pad, dtype=s.dtype)  # (N, P)
-        if s.shape[2] == 1:  # plain classification (N, C): one (C+1, C) @ (C, N) product
-            E = torch.matmul(D_pad.T, s[:, :, 0].T)  # (C+1, N)
-            loss[:, 0] = E.gather(0, t_pad[:, 0][None])[0]
-        for a, b in (
-            _chunks(s) if s.shape[2] > 1 else ()
-        ):  # E[n, j, p] = sum_i D[i, j] s_i(n, p); the loss is E[n, t, p]
-            E = torch.matmul(D_pad.T, s[a:b])  # (n, C+1, P)
-            loss[a:b] = E.gather(1, t_pad[a:b, None])[:, 0]  # (n, P)
-            del E
-        ctx.save_for_backward(s, t_pad, D_pad, loss)
-        ctx.reduction, ctx.count, ctx.shape = reduction, count, logits.shape
+        loss = torch.empty_like(t_pad, dtype=z.dtype)  # (N, P)
+        DT = D_pad.T  # (C+1, C)
+        for zv, where in _views(z):  # (C, m) views
+            E = torch.mm(DT, torch.softmax(zv, 0))  # (C+1, m): E[j] = sum_i D[i, j] s_i
+            _positions(loss, where).copy_(E.gather(0, _positions(t_pad, where)[None])[0])
+        ctx.save_for_backward(logits, t_pad, D_pad, loss)
+        ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
             return loss.view((N,) + tuple(logits.shape[2:]))
         total = loss.sum()
@@ -145,25 +160,23 @@ class _OneHotWasserstein(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        s, t_pad, D_pad, loss = ctx.saved_tensors
-        grad = torch.empty_like(s)  # (N, C, P)
+        logits, t_pad, D_pad, loss = ctx.saved_tensors
+        N, C = logits.shape[:2]
+        z = logits.reshape(N, C, -1)  # (N, C, P)
+        grad = torch.empty_like(z, memory_format=torch.contiguous_format)  # (N, C, P)
         if ctx.reduction == "none":
             go = grad_out.reshape(loss.shape)  # (N, P)
-            D_g, L_g = D_pad, None
+            D_g, L_g = D_pad, loss
         else:  # a scalar dl/dsum: fold it into D and L
             g = grad_out / ctx.count if ctx.reduction == "mean" else grad_out
-            D_g, L_g = D_pad * g, loss * g  # (C, C+1), (N, P)
-        for a, b in _chunks(s):  # grad = s * (D[:, t] - L) * dl/dL, built in place
-            if b - a == 1:
-                torch.index_select(D_g, 1, t_pad[a], out=grad[a])  # (C, P)
-            else:
-                grad[a:b] = D_g.T[t_pad[a:b]].transpose(1, 2)  # (n, C, P)
-            if L_g is None:
-                grad[a:b].sub_(loss[a:b, None]).mul_(go[a:b, None])
-            else:
-                grad[a:b].sub_(L_g[a:b, None])
-            grad[a:b].mul_(s[a:b])
-        return grad.view(ctx.shape), None, None, None, None
+            D_g, L_g, go = D_pad * g, loss * g, None  # (C, C+1), (N, P)
+        for zv, gv, where in _views(z, grad):  # grad = s * (D[:, t] - L) * dl/dL
+            work = D_g.index_select(1, _positions(t_pad, where))  # (C, m): D[:, t]
+            work.sub_(_positions(L_g, where))
+            if go is not None:
+                work.mul_(_positions(go, where))
+            torch.mul(work, torch.softmax(zv, 0), out=gv)
+        return grad.view(logits.shape), None, None, None, None
 
 
 def one_hot_wasserstein(
