@@ -133,12 +133,14 @@ class _OneHotWasserstein(torch.autograd.Function):
     """``L = sum_i s_i D[i, t]`` per position, reduced, with its analytic gradient.
 
     Saves the logits (which exist anyway: no new batch-sized tensor, where cross-entropy saves
-    its log-softmax), the padded target (N, P) and ``L`` (N, P). Both passes run chunk by chunk
-    over positions (:data:`_PIXELS`): forward, the chunk's softmax ``s`` and ``E = D^T s`` are
-    formed for the chunk only and ``L = E[t]`` kept; backward, the chunk's softmax is formed
-    again, ``D[:, t]`` gathered and the gradient ``s (D[:, t] - L)`` written once. So the
-    logits are read once per pass and the gradient written once, with chunk-sized temporaries:
-    recomputing a chunk's softmax costs less than writing and reading back a batch-sized one.
+    its log-softmax), the padded target, ``L`` and ``lse = log sum_i exp(z_i)`` (all (N, P)).
+    Both passes run chunk by chunk over positions (:data:`_PIXELS`): forward, a chunk's
+    ``e = exp(z - max z)``, ``D[:, t]`` gathered, ``L = sum_i e_i D[i, t] / sum(e)`` and
+    ``lse``; backward,
+    ``s = exp(z - lse)`` for the chunk, ``D[:, t]`` gathered and the gradient
+    ``s (D[:, t] - L)`` written once. So the logits are read once per pass and the gradient
+    written once, with chunk-sized temporaries: recomputing a chunk's softmax from ``lse``
+    costs less than writing and reading back a batch-sized one.
     """
 
     @staticmethod
@@ -147,11 +149,18 @@ class _OneHotWasserstein(torch.autograd.Function):
         z = logits.reshape(N, C, -1)  # (N, C, P)
         t_pad = t_pad.reshape(N, -1)  # (N, P)
         loss = torch.empty_like(t_pad, dtype=z.dtype)  # (N, P)
-        DT = D_pad.T  # (C+1, C)
+        lse = torch.empty_like(loss)  # (N, P)
+        e = None
         for zv, where in _views(z):  # (C, m) views
-            E = torch.mm(DT, torch.softmax(zv, 0))  # (C+1, m): E[j] = sum_i D[i, j] s_i
-            _positions(loss, where).copy_(E.gather(0, _positions(t_pad, where)[None])[0])
-        ctx.save_for_backward(logits, t_pad, D_pad, loss)
+            if e is None or e.shape != zv.shape:
+                e = torch.empty(zv.shape, dtype=z.dtype, device=z.device)  # (C, m)
+            top = zv.amax(0)  # (m,)
+            total = torch.sub(zv, top, out=e).exp_().sum(0)  # (m,): e = exp(z - max z)
+            Dt = D_pad.index_select(1, _positions(t_pad, where))  # (C, m): D[:, t]
+            # L = sum_i s_i D[i, t] with s = e / sum(e); lse = max z + log sum(e)
+            torch.div(Dt.mul_(e).sum(0), total, out=_positions(loss, where))
+            torch.add(top, total.log_(), out=_positions(lse, where))
+        ctx.save_for_backward(logits, t_pad, D_pad, loss, lse)
         ctx.reduction, ctx.count = reduction, count
         if reduction == "none":
             return loss.view((N,) + tuple(logits.shape[2:]))
@@ -160,7 +169,7 @@ class _OneHotWasserstein(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits, t_pad, D_pad, loss = ctx.saved_tensors
+        logits, t_pad, D_pad, loss, lse = ctx.saved_tensors
         N, C = logits.shape[:2]
         z = logits.reshape(N, C, -1)  # (N, C, P)
         grad = torch.empty_like(z, memory_format=torch.contiguous_format)  # (N, C, P)
@@ -170,12 +179,16 @@ class _OneHotWasserstein(torch.autograd.Function):
         else:  # a scalar dl/dsum: fold it into D and L
             g = grad_out / ctx.count if ctx.reduction == "mean" else grad_out
             D_g, L_g, go = D_pad * g, loss * g, None  # (C, C+1), (N, P)
+        s = None
         for zv, gv, where in _views(z, grad):  # grad = s * (D[:, t] - L) * dl/dL
+            if s is None or s.shape != zv.shape:
+                s = torch.empty(zv.shape, dtype=z.dtype, device=z.device)  # (C, m)
+            torch.sub(zv, _positions(lse, where), out=s).exp_()  # the softmax
             work = D_g.index_select(1, _positions(t_pad, where))  # (C, m): D[:, t]
             work.sub_(_positions(L_g, where))
             if go is not None:
                 work.mul_(_positions(go, where))
-            torch.mul(work, torch.softmax(zv, 0), out=gv)
+            torch.mul(work, s, out=gv)
         return grad.view(logits.shape), None, None, None, None
 
 
