@@ -72,7 +72,7 @@ def build(args, device: torch.device):
     M = power(D, 2).float().to(device)
     w = SoftWassersteinLoss(M, args.reg, tol=args.tol, max_iter=1000)
     w_ref = SoftWassersteinLoss(M, args.reg, tol=args.tol, max_iter=1000)
-    w_ref._scaling_applies = lambda *a: False  # the log-domain path
+    w_ref._fast_path_applies = lambda *a: False  # the log-domain path, as before issue 17
     calls = {
         CE: lambda: F.cross_entropy(logits, target),
         "OneHotWassersteinLoss": lambda: OneHotWassersteinLoss(M)(logits, target),
@@ -95,7 +95,10 @@ def build(args, device: torch.device):
 
 def iterations(w, run) -> str:
     run()
-    return f"{w.last_n_iter} max, {w.last_mean_iter:.2f} mean iterations"
+    mean = getattr(w, "last_mean_iter", None)
+    return f"{w.last_n_iter} max, " + (
+        f"{mean:.2f} mean iterations" if mean is not None else "iterations"
+    )
 
 
 def main(argv=None) -> int:
