@@ -206,3 +206,23 @@ def test_layouts_half_precision_and_no_spatial_dims():
     assert torch.allclose(v2, a[:, 0, 0], atol=1e-6)
     v2.sum().backward()
     assert torch.isfinite(z2.grad).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_one_hot_targets_with_a_mask_match_the_log_domain_path(reduction):
+    z, labels, _ = lesson_batch(N=2, H=4, W=5, seed=14, dtype=torch.float64)
+    oh = F.one_hot(labels, 19).movedim(-1, 1).double()
+    mask = torch.rand(labels.shape, generator=torch.Generator().manual_seed(15)) < 0.5
+    oh[~mask[:, None].expand_as(oh)] = float("nan")  # never read
+    M = ground(torch.float64)
+    out, grads = [], []
+    for make in (lambda L: L, reference):
+        zz = z.clone().requires_grad_()
+        loss = make(SoftWassersteinLoss(M, REG, tol=1e-12, max_iter=10000, reduction=reduction))
+        v = loss(zz, torch.nan_to_num(oh) if make is reference else oh, mask=mask)
+        (v.sum() if reduction == "none" else v).backward()
+        out.append(v.detach())
+        grads.append(zz.grad)
+    assert torch.allclose(out[0], out[1], rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grads[0], grads[1], atol=1e-9)
+    assert (grads[0].movedim(1, -1)[~mask] == 0).all()

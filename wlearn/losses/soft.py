@@ -34,6 +34,7 @@ from wlearn.losses.onehot import (
     _check_class_target,
     _check_logits,
     _check_reduction,
+    _one_hot_kernel,
 )
 from wlearn.losses.sinkhorn import SinkhornLoss
 
@@ -155,32 +156,30 @@ class _PixelSinkhornFn(torch.autograd.Function):
     """The per-position values, computed outside; backward: Algorithm 1's potential
     ``f = reg log u`` chained through the softmax, ``h * (f - <h, f>)`` per column.
 
-    Saves ``h`` (C, P) and either the scalings ``u`` (C, P), or, for one-hot targets, ``M y``
-    (C, P) and the logits ``z``: there ``log u = log h + (M y)/reg = z + (M y)/reg`` up to a
-    constant per column, which the softmax's Jacobian removes (and ``ids``, the kept
-    positions, sorted).
+    Saves only ``h`` and ``u`` (C, P) (and ``ids``, the kept positions, sorted).
     """
 
     @staticmethod
-    def forward(ctx, logits, value, h, a, z, ids, reg):
-        ctx.save_for_backward(h, a, z, ids)
+    def forward(ctx, logits, value, h, u, ids, reg):
+        ctx.save_for_backward(h, u, ids)
         ctx.reg, ctx.shape, ctx.dtype = reg, logits.shape, logits.dtype
         return value
 
     @staticmethod
     def backward(ctx, grad_out):
-        h, a, z, ids = ctx.saved_tensors
+        h, u, ids = ctx.saved_tensors
         N, C = ctx.shape[:2]
         go = grad_out.reshape(-1)  # (N d1 ... dk,)
         scale = (go if ids is None else go.index_select(0, ids)) * ctx.reg  # (P,)
+        tiny = torch.finfo(u.dtype).tiny
         if ids is None:  # computed in place in the logits' layout
             out = torch.empty(ctx.shape, dtype=h.dtype, device=h.device)  # (N, C, d1, ...)
             g = out.view(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view of out
-            h, a = h.view(C, N, -1), a.view(C, N, -1)  # (C, N, P_n)
-            _potential(a, z, ctx.reg, g).mul_(h)  # h f / reg
+            h, u = h.view(C, N, -1), u.view(C, N, -1)  # (C, N, P_n)
+            torch.clamp_min(u, tiny, out=g).log_().mul_(h)  # h log u
             g.addcmul_(h, g.sum(0), value=-1).mul_(scale.view(N, -1))  # h (f - <h, f>)
-            return out.to(ctx.dtype), None, None, None, None, None, None
-        g = _potential(a, z, ctx.reg, torch.empty_like(h)).mul_(h)  # (C, P): h f / reg
+            return out.to(ctx.dtype), None, None, None, None, None
+        g = u.clamp_min(tiny).log_().mul_(h)  # (C, P): h log u
         g.addcmul_(h, g.sum(0), value=-1).mul_(scale)  # (C, P): h (f - <h, f>)
         out = torch.zeros(ctx.shape, dtype=ctx.dtype, device=g.device)  # (N, C, d1, ..., dk)
         out3, P = out.view(N, C, -1), out[0, 0].numel()  # (N, C, P_n), positions per sample
@@ -190,14 +189,7 @@ class _PixelSinkhornFn(torch.autograd.Function):
             a, b = bounds[n], bounds[n + 1]
             if b > a:
                 out3[n].index_copy_(1, ids[a:b] - n * P, g[:, a:b].to(ctx.dtype))
-        return out, None, None, None, None, None, None
-
-
-def _potential(a, z, reg, out):
-    """``f / reg`` into ``out``: ``log u`` (``a = u``), or ``z + a / reg`` (``a = M y``)."""
-    if z is None:
-        return torch.clamp_min(a, torch.finfo(a.dtype).tiny, out=out).log_()
-    return torch.add(z, a, alpha=1 / reg, out=out)
+        return out, None, None, None, None, None
 
 
 class SoftWassersteinLoss(nn.Module):
@@ -330,9 +322,9 @@ class SoftWassersteinLoss(nn.Module):
             )
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
         if self._fast_path_applies(logits, target):
-            per = self._pixel_values(logits, target, keep)  # (N, d1, ..., dk)
-            if per is not None:
-                return _finish_map(per, keep, self.reduction)
+            loss = self._fast_loss(logits, target, keep)
+            if loss is not None:
+                return loss
         self.last_mean_iter = None  # the log-domain path reports the slowest pixel only
         s = _rows(torch.softmax(logits, dim=1), keep)  # (P, C)
         q = _rows(target.to(s.dtype), keep)  # (P, C)
@@ -343,7 +335,7 @@ class SoftWassersteinLoss(nn.Module):
         return _finish(per, keep, logits, self.reduction)
 
     def _fast_path_applies(self, logits: torch.Tensor, target: torch.Tensor) -> bool:
-        """Whether :meth:`_pixel_values` may be tried (targets get no gradient there)."""
+        """Whether :meth:`_fast_loss` may be tried (targets get no gradient there)."""
         return not target.requires_grad
 
     def _record(self, res) -> None:
@@ -364,42 +356,48 @@ class SoftWassersteinLoss(nn.Module):
                 stacklevel=4,
             )
 
-    def _pixel_values(self, logits, target, keep):
-        """Values per position (N, d1, ..., dk): the closed form for one-hot targets, else
+    def _fast_loss(self, logits, target, keep):
+        """The reduced loss: Liu et al.'s closed form when every kept target is one-hot, else
         :func:`pixel_sinkhorn`; ``None`` where the scaling domain could underflow or
         overflowed (the caller then takes the log-domain path)."""
         dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
         ids = None if keep is None else keep.reshape(-1).nonzero()[:, 0]  # (P,)
         N, C, reg = logits.shape[0], logits.shape[1], self.sinkhorn.reg
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
+            y = _class_major(target.detach().to(dt), ids)  # (C, P)
+            y_mass, one_hot = _check_target_columns(y)  # (P,), bool
+            if one_hot:  # the class of each target: sum_k k y_k
+                k = torch.mm(torch.arange(C, dtype=dt, device=y.device)[None], y)[0].long()
+                if ids is not None:  # the padding class C marks the positions left out
+                    k = torch.full((keep.numel(),), C, device=k.device).index_copy_(0, ids, k)
+        if one_hot:
+            # the only plan sends s to the target class: the value is OneHotWassersteinLoss's,
+            # the gradient adds reg times that of sum_i s_i log s_i (Frogner et al. eq. 6)
+            self._record(None)
+            t_pad = k.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
+            loss = _one_hot_kernel(logits, t_pad, self.M, self.reduction, y.shape[1], reg)
+            return loss.to(logits.dtype)
+        with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
             z = logits.detach().to(dt)
             z = z.reshape(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view
             h = torch.softmax(z, dim=0).reshape(C, -1)  # (C, N P_n), contiguous
             h = h if ids is None else h.index_select(1, ids)  # (C, P)
-            y = _class_major(target.detach().to(dt), ids)  # (C, P)
-            y_mass, one_hot = _check_target_columns(y)  # (P,), bool
+            del z
             M = self.M.to(device=h.device, dtype=dt)
-            if one_hot:  # Liu et al.'s closed form: the only plan sends h to the target class
-                My = torch.mm(M, y)  # (C, P): M[:, k*] per column
-                value = torch.mul(h, My).sum(0)  # (P,)
-                a, z = My, (z if ids is None else z.reshape(C, -1).index_select(1, ids))
-                self._record(None)
-            elif float(M.max()) <= SCALING_LIMIT.get(dt, 0.0) * reg:
-                cfg = self.sinkhorn
-                res = pixel_sinkhorn(
-                    h, y, M, reg, tol=cfg.tol, max_iter=cfg.max_iter, y_mass=y_mass
-                )
-                if not bool(torch.isfinite(res.value.sum())):
-                    return None
-                value, a, z = res.value, res.u, None
-                self._record(res)
-            else:
+            if float(M.max()) > SCALING_LIMIT.get(dt, 0.0) * reg:
                 return None
+            cfg = self.sinkhorn
+            res = pixel_sinkhorn(h, y, M, reg, tol=cfg.tol, max_iter=cfg.max_iter, y_mass=y_mass)
             del y
+            if not bool(torch.isfinite(res.value.sum())):
+                return None
+            self._record(res)
+            value = res.value  # (P,)
             if ids is not None:
                 value = value.new_zeros(keep.numel()).index_copy_(0, ids, value)  # (N d1...,)
         per = value.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
-        return _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, a, z, ids, reg)
+        per = _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, res.u, ids, reg)
+        return _finish_map(per, keep, self.reduction)
 
     def extra_repr(self) -> str:
         s = self.sinkhorn
