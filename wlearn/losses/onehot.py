@@ -192,8 +192,11 @@ class _OneHotWasserstein(torch.autograd.Function):
             t = _positions(t_pad, where)  # (m,)
             w = D_g.index_select(1, t)  # (C, m): D[:, t], w = D[:, t] (+ entropy z)
             if ctx.entropy:  # <s, w> = L + entropy <s, z>; nothing at ignored positions
-                keep = (t != C_pad).to(z.dtype)  # (m,)
-                w.addcmul_(zv, keep, value=ctx.entropy * (1.0 if go is not None else float(g)))
+                weight = ctx.entropy * (1.0 if go is not None else float(g))
+                if ctx.count < t_pad.numel():
+                    w.addcmul_(zv, (t != C_pad).to(z.dtype), value=weight)
+                else:
+                    w.add_(zv, alpha=weight)
                 w.sub_(torch.mul(s, w).sum(0))
             else:  # <s, D[:, t]> = L
                 w.sub_(_positions(L_g, where))

@@ -119,13 +119,13 @@ def _finish_map(per: torch.Tensor, keep, reduction: str) -> torch.Tensor:
     return total / (per.numel() if keep is None else int(keep.sum()))  # NaN if none kept
 
 
-def _check_target_columns(y: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """The column sums ``(P,)`` of the kept targets ``y`` (C, P), and whether every column is
-    one-hot; raise unless the columns are on the simplex (as
-    :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+def _check_target_columns(y: torch.Tensor):
+    """The column sums ``(P,)`` of the kept targets ``y`` (C, P), and their classes ``(P,)``
+    (int64) if every column is one-hot, else ``None``; raise unless the columns are on the
+    simplex (as :func:`wlearn._checks.check_simplex` with its default tolerance)."""
     mass = y.sum(0)  # (P,)
     if not y.numel():
-        return mass, False
+        return mass, None
     atol = 1e-3 if y.dtype == torch.float32 else 1e-6
     stats = [y.amin(), (mass - 1).abs().amax(), (mass != 1).sum()]
     low, off, not_one = torch.stack([x.to(y.dtype) for x in stats]).tolist()
@@ -140,8 +140,13 @@ def _check_target_columns(y: torch.Tensor) -> tuple[torch.Tensor, bool]:
             f"{atol:g}) at kept positions, got sums off by up to {off:.3g}; normalize with "
             "target / target.sum(1, keepdim=True)"
         )
-    # non-negative columns summing to exactly 1 with one non-zero entry each: one-hot
-    return mass, not_one == 0 and int(torch.count_nonzero(y)) == y.shape[1]
+    if not_one:
+        return mass, None
+    # non-negative columns summing to exactly 1, each with a 1 at k = sum_j j y_j: one-hot
+    C = y.shape[0]
+    k = torch.mm(torch.arange(C, dtype=y.dtype, device=y.device)[None], y)[0]  # (P,)
+    k = k.round_().clamp_(0, C - 1).long()
+    return mass, (k if bool((y.gather(0, k[None]) == 1).all()) else None)
 
 
 def _class_major(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
@@ -365,11 +370,10 @@ class SoftWassersteinLoss(nn.Module):
         N, C, reg = logits.shape[0], logits.shape[1], self.sinkhorn.reg
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
             y = _class_major(target.detach().to(dt), ids)  # (C, P)
-            y_mass, one_hot = _check_target_columns(y)  # (P,), bool
-            if one_hot:  # the class of each target: sum_k k y_k
-                k = torch.mm(torch.arange(C, dtype=dt, device=y.device)[None], y)[0].long()
-                if ids is not None:  # the padding class C marks the positions left out
-                    k = torch.full((keep.numel(),), C, device=k.device).index_copy_(0, ids, k)
+            y_mass, k = _check_target_columns(y)  # (P,), the classes of one-hot targets
+            one_hot = k is not None
+            if one_hot and ids is not None:  # the padding class C marks the positions left out
+                k = torch.full((keep.numel(),), C, device=k.device).index_copy_(0, ids, k)
         if one_hot:
             # the only plan sends s to the target class: the value is OneHotWassersteinLoss's,
             # the gradient adds reg times that of sum_i s_i log s_i (Frogner et al. eq. 6)
