@@ -128,3 +128,28 @@ def peak_in_fresh_process(script: str, args: list) -> float:
         [sys.executable, script, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
+
+
+def load_note(threads: int) -> str:
+    """A line on the other jobs running now (``/proc/loadavg``'s runnable count, sampled for
+    half a second, less this process). With other jobs running, threads that must meet at
+    every operation wait for one another, and a loop of many small operations (Sinkhorn,
+    chunked kernels) slows far more than a few large ones (cross-entropy)."""
+    import os
+
+    try:
+        runs = []
+        for _ in range(10):
+            with open("/proc/loadavg") as f:
+                runs.append(int(f.read().split()[3].split("/")[0]) - 1)
+            time.sleep(0.05)
+    except (OSError, ValueError, IndexError):
+        return ""
+    others, cores = sum(runs) / len(runs), os.cpu_count() or 1
+    note = f"other runnable tasks: {others:.1f} on average (over 0.5 s) on {cores} cores"
+    if threads > 1 and others >= 0.5:
+        note += (
+            f"; WARNING: with other jobs running, {threads}-thread timings of loops of small "
+            "operations are unreliable: rerun on an idle machine, or with --threads 1 --clock cpu"
+        )
+    return note

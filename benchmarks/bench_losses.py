@@ -43,7 +43,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, interleaved, peak_bytes, ratio_stats, timeit, verdict  # noqa: E402
+from _common import (  # noqa: E402
+    device_name,
+    interleaved,
+    load_note,
+    peak_bytes,
+    ratio_stats,
+    timeit,
+    verdict,
+)
 
 import wlearn  # noqa: E402
 from wlearn.ground import line  # noqa: E402
@@ -274,6 +282,8 @@ def main(argv=None) -> int:
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         print(json.dumps(_onehot_round_times(device, args.repeat, clock)))
         return 0
+    if device.type == "cpu":
+        print(load_note(args.threads))
     print(f"device: {device_name(device)}")
     ok = True
     for name, fn in SECTIONS.items():

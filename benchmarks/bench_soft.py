@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     device_name,
     interleaved,
+    load_note,
     peak_bytes,
     peak_in_fresh_process,
     ratio_stats,
@@ -123,6 +124,8 @@ def main(argv=None) -> int:
         steps[args.case]()  # load the code paths
         print(json.dumps({"peak": peak_bytes(steps[args.case], device)}))
         return 0
+    if device.type == "cpu":
+        print(load_note(args.threads))
     print(
         f"device: {device_name(device)}; logits {tuple(args.shape)} = {P} pixels; "
         f"reg={args.reg}, tol={args.tol}; {args.repeat} interleaved rounds"
