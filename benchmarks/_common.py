@@ -74,3 +74,82 @@ def peak_bytes(run, device: torch.device) -> float:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: the high-water mark
     run()
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024  # KiB -> B
+
+
+def interleaved(fns: dict, device: torch.device, repeat: int, warmup: int = 1, clock=None):
+    """Wall time (s) of each of ``fns`` (name -> callable), called in turn ``repeat`` times.
+
+    One round calls every function once, in order; rounds repeat, so that a machine that is
+    busy for a while slows every function alike and the ratios of one round stay comparable.
+    ``warmup`` untimed rounds come first. ``clock`` defaults to ``time.perf_counter``
+    (``time.process_time``: CPU seconds of the process, for a shared machine).
+    Returns ``{name: [seconds per round]}``.
+    """
+    clock = clock or time.perf_counter
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    sync(device)
+    out = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, f in fns.items():
+            t0 = clock()
+            f()
+            sync(device)
+            out[name].append(clock() - t0)
+    return out
+
+
+def ratio_stats(times: list, base: list) -> dict:
+    """Per-round ratios ``times[r] / base[r]``: their median, min, max and all of them."""
+    r = sorted(t / b for t, b in zip(times, base, strict=True))
+    n = len(r)
+    med = r[n // 2] if n % 2 else 0.5 * (r[n // 2 - 1] + r[n // 2])
+    return {"median": med, "min": r[0], "max": r[-1], "all": r}
+
+
+def verdict(what: str, value: float, target: float, stat: str = "median") -> bool:
+    """Print one ``PASS``/``FAIL`` line: ``what`` (a ratio, its ``stat``) against ``<= target``."""
+    ok = value <= target
+    print(f"{'PASS' if ok else 'FAIL'}: {what}: {stat} {value:.2f}x (target <= {target:g}x)")
+    return ok
+
+
+def peak_in_fresh_process(script: str, args: list) -> float:
+    """Run ``python script *args`` (which prints ``{"peak": bytes}`` last) and return the peak.
+
+    Peak memory on CPU is only honest in a fresh process (see :func:`peak_bytes`).
+    """
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, script, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
+
+
+def load_note(threads: int) -> str:
+    """A line on the other jobs running now (``/proc/loadavg``'s runnable count, sampled for
+    half a second, less this process). With other jobs running, threads that must meet at
+    every operation wait for one another, and a loop of many small operations (Sinkhorn,
+    chunked kernels) slows far more than a few large ones (cross-entropy)."""
+    import os
+
+    try:
+        runs = []
+        for _ in range(10):
+            with open("/proc/loadavg") as f:
+                runs.append(int(f.read().split()[3].split("/")[0]) - 1)
+            time.sleep(0.05)
+    except (OSError, ValueError, IndexError):
+        return ""
+    others, cores = sum(runs) / len(runs), os.cpu_count() or 1
+    note = f"other runnable tasks: {others:.1f} on average (over 0.5 s) on {cores} cores"
+    if threads > 1 and others >= 0.5:
+        note += (
+            f"; WARNING: with other jobs running, {threads}-thread timings of loops of small "
+            "operations are unreliable: rerun on an idle machine, or with --threads 1 --clock cpu"
+        )
+    return note

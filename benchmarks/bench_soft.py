@@ -1,20 +1,34 @@
-"""Per-pixel soft-target Wasserstein loss: forward + backward throughput, as ratios, in one run.
+"""Per-pixel soft-target Wasserstein loss: forward + backward time as ratios to cross-entropy.
 
-:class:`wlearn.losses.SoftWassersteinLoss` (entropic, Sinkhorn over every pixel at once, with a
-conservative target ``0.7 e_y + 0.3 softmax``) against, on the same logits,
-:class:`wlearn.losses.OneHotWassersteinLoss` (closed form, one-hot target) and
-``F.cross_entropy`` (one-hot target), plus :class:`wlearn.losses.SoftCrossEntropyLoss` on the
-soft target. Reported: pixels per second of forward + backward and the ratio to cross-entropy,
-with the Sinkhorn iteration count (it sets the cost: each iteration is two (P, C) x (C, C)
-products and two exp/log passes).
+:class:`wlearn.losses.SoftWassersteinLoss` (entropic, one Sinkhorn problem per pixel) on the
+conservative targets of lesson 10 (``wlearn.segment.conservative_targets``, mode
+``"prediction"``: ``0.7 e_y + 0.3 p``, here with the teacher ``p`` = the logits' own softmax)
+and on one-hot targets, against ``F.cross_entropy`` (one-hot target) on the same logits, with
+:class:`wlearn.losses.OneHotWassersteinLoss` and :class:`wlearn.losses.SoftCrossEntropyLoss`
+for reference. The losses run in turn, round after round (``--repeat`` rounds after one
+untimed), and each round's time is divided by cross-entropy's in the same round: the table
+gives the median, min and max of these ratios over the rounds, and pixels per second from the
+median time.
 
-    python benchmarks/bench_soft.py [--shape N C H W] [--reg 0.1] [--tol 1e-3] [--device cpu|cuda]
+Targets (issue 17, at the default shape, 2 CPU threads): ``SoftWassersteinLoss`` at most 10x
+cross-entropy's time on conservative targets and at most 3x on one-hot targets, median over
+the rounds; one ``PASS``/``FAIL`` line each, and the exit status is 1 if one fails.
+``--reference`` also times the log-domain path the loss takes when the scaling domain could
+underflow (``max(M)/reg > 35`` in float32), the implementation before issue 17.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over one forward + backward; on CPU
+with ``--memory``, each loss in a fresh process (``VmHWM`` growth, see ``_common.peak_bytes``).
+
+    python benchmarks/bench_soft.py [--shape 2 19 256 512] [--reg 0.1] [--tol 1e-3]
+        [--repeat 9] [--threads 2] [--device cpu|cuda] [--reference] [--memory] [--clock cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -22,61 +36,131 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, timeit  # noqa: E402
+from _common import (  # noqa: E402
+    device_name,
+    interleaved,
+    load_note,
+    peak_bytes,
+    peak_in_fresh_process,
+    ratio_stats,
+    verdict,
+)
 
 import wlearn  # noqa: E402
 from wlearn.ground import power, severity_matrix  # noqa: E402
 from wlearn.losses import OneHotWassersteinLoss, SoftCrossEntropyLoss, SoftWassersteinLoss  # noqa: E402
+from wlearn.segment import conservative_targets  # noqa: E402
+
+CE = "cross_entropy (one-hot)"
+SOFT, ONEHOT, REF = (
+    "SoftWassersteinLoss (conservative)",
+    "SoftWassersteinLoss (one-hot)",
+    "SoftWasserstein log-domain (cons.)",
+)
+TARGETS = {SOFT: 10.0, ONEHOT: 3.0}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--shape", type=int, nargs=4, default=(8, 19, 64, 128), metavar=("N", "C", "H", "W")
-    )
-    ap.add_argument("--reg", type=float, default=0.1)
-    ap.add_argument("--tol", type=float, default=1e-3)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--device", default=None)
-    args = ap.parse_args()
-    device = wlearn.get_device(args.device)
+def build(args, device: torch.device):
+    """The inputs and one closure per loss (forward + backward), and the loss modules."""
     N, C, H, W = args.shape
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(N, C, H, W, generator=g).to(device).requires_grad_()
     target = torch.randint(0, C, (N, H, W), generator=g).to(device)
     onehot = F.one_hot(target, C).movedim(-1, 1).float()  # (N, C, H, W)
-    soft = 0.7 * onehot + 0.3 * torch.softmax(logits.detach(), 1)  # (N, C, H, W)
+    probs = torch.softmax(logits.detach(), 1)  # the teacher's prediction p
+    soft = conservative_targets(probs, target, mode="prediction", alpha=0.3)  # (N, C, H, W)
     D = severity_matrix() if C == 19 else 1 - torch.eye(C, dtype=torch.float64)
     M = power(D, 2).float().to(device)
-    w_soft = SoftWassersteinLoss(M, args.reg, tol=args.tol, max_iter=1000)
-    cases = {
-        "cross_entropy (one-hot)": lambda: F.cross_entropy(logits, target),
+    w = SoftWassersteinLoss(M, args.reg, tol=args.tol, max_iter=1000)
+    w_ref = SoftWassersteinLoss(M, args.reg, tol=args.tol, max_iter=1000)
+    w_ref._fast_path_applies = lambda *a: False  # the log-domain path, as before issue 17
+    calls = {
+        CE: lambda: F.cross_entropy(logits, target),
         "OneHotWassersteinLoss": lambda: OneHotWassersteinLoss(M)(logits, target),
-        "SoftCrossEntropyLoss (soft)": lambda: SoftCrossEntropyLoss()(logits, soft),
-        "SoftWassersteinLoss (one-hot)": lambda: w_soft(logits, onehot),
-        "SoftWassersteinLoss (soft)": lambda: w_soft(logits, soft),
+        "SoftCrossEntropyLoss (conservative)": lambda: SoftCrossEntropyLoss()(logits, soft),
+        ONEHOT: lambda: w(logits, onehot),
+        SOFT: lambda: w(logits, soft),
     }
-    P = N * H * W
-    print(
-        f"device: {device_name(device)}; logits {tuple(logits.shape)} = {P} pixels; "
-        f"reg={args.reg}, tol={args.tol}"
+    if args.reference:
+        calls[REF] = lambda: w_ref(logits, soft)
+
+    def step(f):
+        def run():
+            logits.grad = None
+            f().backward()
+
+        return run
+
+    return {name: step(f) for name, f in calls.items()}, w, N * H * W
+
+
+def iterations(w, run) -> str:
+    run()
+    mean = getattr(w, "last_mean_iter", None)
+    return f"{w.last_n_iter} max, " + (
+        f"{mean:.2f} mean iterations" if mean is not None else "iterations"
     )
-    base = None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--shape", type=int, nargs=4, default=(2, 19, 256, 512), metavar=("N", "C", "H", "W")
+    )
+    ap.add_argument("--reg", type=float, default=0.1)
+    ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--repeat", type=int, default=9, help="timed rounds")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--reference", action="store_true", help="also time the log-domain path")
+    ap.add_argument("--memory", action="store_true", help="CPU: peak memory, fresh processes")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one CPU peak
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = wlearn.get_device(args.device)
+    steps, w, P = build(args, device)
+    if args.case is not None:
+        steps[args.case]()  # load the code paths
+        print(json.dumps({"peak": peak_bytes(steps[args.case], device)}))
+        return 0
+    if device.type == "cpu":
+        print(load_note(args.threads))
+    print(
+        f"device: {device_name(device)}; logits {tuple(args.shape)} = {P} pixels; "
+        f"reg={args.reg}, tol={args.tol}; {args.repeat} interleaved rounds"
+    )
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for name, f in cases.items():
-
-            def step(f=f):
-                logits.grad = None
-                f().backward()
-
-            t = timeit(step, device, repeat=args.repeat)
-            base = base or t
-            extra = (
-                f"  ({w_soft.last_n_iter} Sinkhorn iterations)" if "SoftWasserstein" in name else ""
-            )
-            print(f"{name:32s} {P / t:12.3g} pixels/s   {t / base:6.2f}x cross-entropy time{extra}")
+        times = interleaved(steps, device, args.repeat, clock=clock)
+        its = {n: iterations(w, steps[n]) for n in (ONEHOT, SOFT)}
+    peaks = {}
+    if device.type == "cuda":
+        peaks = {n: peak_bytes(f, device) for n, f in steps.items()}
+    elif args.memory:
+        argv_case = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--memory"]
+        peaks = {n: peak_in_fresh_process(__file__, [*argv_case, "--case", n]) for n in steps}
+    print(
+        f"{'loss, forward + backward':36s} {'pixels/s':>9s}   {'time / cross-entropy':>20s}"
+        f"{'   peak MiB' if peaks else ''}"
+    )
+    print(f"{'':36s} {'(median)':>9s}   {'median   min   max':>20s}")
+    stats = {}
+    for name, t in times.items():
+        st = stats[name] = ratio_stats(t, times[CE])
+        med_t = sorted(t)[len(t) // 2]
+        mem = f"{peaks[name] / 2**20:11.1f}" if peaks else ""
+        extra = f"  ({its[name]})" if name in its else ""
+        print(
+            f"{name:36s} {P / med_t:9.3g}   {st['median']:6.2f} {st['min']:5.2f} {st['max']:5.2f}"
+            f"{mem}{extra}"
+        )
+    ok = True
+    for name, target in TARGETS.items():
+        ok &= verdict(f"{name} / cross-entropy time", stats[name]["median"], target)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -309,12 +309,12 @@ def test_learned_ground_matrix_with_loss_and_spatial_features():
         LearnedGroundMatrix(1, d)
 
 
-@pytest.mark.parametrize("chunk", [1, 40, 1 << 22])
+@pytest.mark.parametrize("chunk", [1, 4, 5, 1 << 15])
 def test_sample_chunks_agree(monkeypatch, chunk):
-    # one sample per chunk (segmentation-sized maps), a few, or all at once
+    # one position per chunk, chunks that split a sample (6 positions) unevenly, or whole samples
     import wlearn.losses.onehot as onehot
 
-    monkeypatch.setattr(onehot, "_CHUNK", chunk)
+    monkeypatch.setattr(onehot, "_PIXELS", chunk)
     torch.manual_seed(10)
     C = 5
     D = _asym(C, 6)
@@ -328,3 +328,30 @@ def test_sample_chunks_agree(monkeypatch, chunk):
             lambda z, r=reduction: one_hot_wasserstein(z, target, D, ignore_index=255, reduction=r),
             (logits,),
         )
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 14])
+def test_classification_chunks_and_extreme_logits(monkeypatch, chunk):
+    # (N, C) inputs are chunked over samples; logits 1000 apart: the saved log-sum-exp and
+    # the softmax rebuilt from it stay finite and exact
+    import wlearn.losses.onehot as onehot
+
+    monkeypatch.setattr(onehot, "_PIXELS", chunk)
+    torch.manual_seed(11)
+    C = 4
+    D = _asym(C, 7)
+    logits = (
+        torch.randn(7, C, dtype=torch.float64) * torch.tensor([1.0, 1000.0]).repeat(4)[:7, None]
+    )
+    target = torch.randint(0, C, (7,))
+    target[2] = -100
+    got = one_hot_wasserstein(logits, target, D, reduction="none")
+    assert torch.allclose(got, _emd2_positions(logits, target, D), atol=1e-10)
+    z = logits.clone().requires_grad_()
+    one_hot_wasserstein(z, target, D).backward()
+    s = torch.softmax(logits, 1)
+    Dt = D[:, target.clamp(min=0)].T  # (N, C)
+    L = (s * Dt).sum(1, keepdim=True)
+    expected = s * (Dt - L) / 6  # mean over the 6 kept samples
+    expected[2] = 0
+    assert torch.isfinite(z.grad).all() and torch.allclose(z.grad, expected, atol=1e-12)

@@ -20,13 +20,22 @@ Introduced in notebooks/10_self_training_adaptation.ipynb.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from wlearn.losses._common import check_ignore_index as _check_ignore_index
 from wlearn.losses._common import check_same_device as _check_same_device
-from wlearn.losses.onehot import _check_class_target, _check_logits, _check_reduction
+from wlearn.losses._pixel_sinkhorn import SCALING_LIMIT, pixel_sinkhorn
+from wlearn.losses.onehot import (
+    _LOW_PRECISION,
+    _check_class_target,
+    _check_logits,
+    _check_reduction,
+    _one_hot_kernel,
+)
 from wlearn.losses.sinkhorn import SinkhornLoss
 
 __all__ = ["SoftCrossEntropyLoss", "SoftWassersteinLoss"]
@@ -100,6 +109,94 @@ def _finish(per_row: torch.Tensor, keep, logits: torch.Tensor, reduction: str) -
     return out.reshape(shape)  # (N, d1, ..., dk)
 
 
+def _finish_map(per: torch.Tensor, keep, reduction: str) -> torch.Tensor:
+    """Reduce a map of values per position (N, d1, ..., dk), zero at masked positions."""
+    if reduction == "none":
+        return per
+    total = per.sum()
+    if reduction == "sum":
+        return total
+    return total / (per.numel() if keep is None else int(keep.sum()))  # NaN if none kept
+
+
+def _check_target_columns(y: torch.Tensor):
+    """The column sums ``(P,)`` of the kept targets ``y`` (C, P), and their classes ``(P,)``
+    (int64) if every column is one-hot, else ``None``; raise unless the columns are on the
+    simplex (as :func:`wlearn._checks.check_simplex` with its default tolerance)."""
+    mass = y.sum(0)  # (P,)
+    if not y.numel():
+        return mass, None
+    atol = 1e-3 if y.dtype == torch.float32 else 1e-6
+    stats = [y.amin(), (mass - 1).abs().amax(), (mass != 1).sum()]
+    low, off, not_one = torch.stack([x.to(y.dtype) for x in stats]).tolist()
+    if low < 0 or not low == low:
+        raise ValueError(
+            f"target: expected non-negative probabilities at kept positions, got a minimum "
+            f"of {low:.3g}; if these are logits, apply torch.softmax(target, dim=1) first"
+        )
+    if off > atol or not off == off:
+        raise ValueError(
+            f"target: expected rows on the probability simplex along dim 1 (sum 1 within "
+            f"{atol:g}) at kept positions, got sums off by up to {off:.3g}; normalize with "
+            "target / target.sum(1, keepdim=True)"
+        )
+    if not_one:
+        return mass, None
+    # non-negative columns summing to exactly 1, each with a 1 at k = sum_j j y_j: one-hot
+    C = y.shape[0]
+    k = torch.mm(torch.arange(C, dtype=y.dtype, device=y.device)[None], y)[0]  # (P,)
+    k = k.round_().clamp_(0, C - 1).long()
+    return mass, (k if bool((y.gather(0, k[None]) == 1).all()) else None)
+
+
+def _class_major(x: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
+    """``(N, C, d1, ..., dk)`` -> the kept positions as columns ``(C, P)``: a view where the
+    layout allows (one sample, or channels-last), else a copy."""
+    N, C = x.shape[:2]
+    cols = x.reshape(N, C, -1).transpose(0, 1).reshape(C, -1)  # (C, N d1 ... dk)
+    return cols if ids is None else cols.index_select(1, ids)  # (C, P)
+
+
+class _PixelSinkhornFn(torch.autograd.Function):
+    """The per-position values, computed outside; backward: Algorithm 1's potential
+    ``f = reg log u`` chained through the softmax, ``h * (f - <h, f>)`` per column.
+
+    Saves only ``h`` and ``u`` (C, P) (and ``ids``, the kept positions, sorted).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, value, h, u, ids, reg):
+        ctx.save_for_backward(h, u, ids)
+        ctx.reg, ctx.shape, ctx.dtype = reg, logits.shape, logits.dtype
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, u, ids = ctx.saved_tensors
+        N, C = ctx.shape[:2]
+        go = grad_out.reshape(-1)  # (N d1 ... dk,)
+        scale = (go if ids is None else go.index_select(0, ids)) * ctx.reg  # (P,)
+        tiny = torch.finfo(u.dtype).tiny
+        if ids is None:  # computed in place in the logits' layout
+            out = torch.empty(ctx.shape, dtype=h.dtype, device=h.device)  # (N, C, d1, ...)
+            g = out.view(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view of out
+            h, u = h.view(C, N, -1), u.view(C, N, -1)  # (C, N, P_n)
+            torch.clamp_min(u, tiny, out=g).log_().mul_(h)  # h log u
+            g.addcmul_(h, g.sum(0), value=-1).mul_(scale.view(N, -1))  # h (f - <h, f>)
+            return out.to(ctx.dtype), None, None, None, None, None
+        g = u.clamp_min(tiny).log_().mul_(h)  # (C, P): h log u
+        g.addcmul_(h, g.sum(0), value=-1).mul_(scale)  # (C, P): h (f - <h, f>)
+        out = torch.zeros(ctx.shape, dtype=ctx.dtype, device=g.device)  # (N, C, d1, ..., dk)
+        out3, P = out.view(N, C, -1), out[0, 0].numel()  # (N, C, P_n), positions per sample
+        first = torch.arange(N + 1, device=ids.device) * P
+        bounds = torch.searchsorted(ids, first).tolist()  # ids are sorted: a block per sample
+        for n in range(N):
+            a, b = bounds[n], bounds[n + 1]
+            if b > a:
+                out3[n].index_copy_(1, ids[a:b] - n * P, g[:, a:b].to(ctx.dtype))
+        return out, None, None, None, None, None
+
+
 class SoftWassersteinLoss(nn.Module):
     r"""Entropic Wasserstein loss per pixel between ``softmax(logits)`` and soft targets.
 
@@ -112,8 +209,13 @@ class SoftWassersteinLoss(nn.Module):
               T_p = \arg\min_{T \in \Pi(s_p, q_p)} \langle T, M \rangle - \mathrm{reg}\, H(T),
               \qquad s_p = \mathrm{softmax}(z_p),
 
-    computed by :class:`wlearn.losses.SinkhornLoss` (log-domain iterations of
-    :func:`wlearn.ot.sinkhorn_potentials`). Its backward is Algorithm 1's centred dual
+    computed per pixel, each pixel stopping when its marginals are within ``tol``, by
+    :func:`wlearn.losses._pixel_sinkhorn.pixel_sinkhorn`: Sinkhorn-Knopp in the scaling
+    domain on class-major columns, warm-started from the one-hot closed form, with an active
+    set (while ``exp(-M/reg)`` cannot underflow: ``max(M)/reg <= 35`` in float32; beyond it,
+    or when ``target`` requires a gradient, the log-domain :class:`wlearn.losses.SinkhornLoss`
+    on the rows). Targets that are exactly one-hot at every kept position skip the solver
+    (below). Its backward is Algorithm 1's centred dual
     potential :math:`\alpha_p - \bar\alpha_p` (the gradient of the regularized objective (6)
     along the simplex), chained through the softmax:
 
@@ -151,8 +253,10 @@ class SoftWassersteinLoss(nn.Module):
 
     Notes
     -----
-    The last Sinkhorn call's iteration count and convergence flag are ``last_n_iter`` and
-    ``last_converged``; a ``RuntimeWarning`` names ``max_iter`` when ``tol`` is not reached.
+    The last Sinkhorn call's iteration count (of its slowest pixel) and convergence flag are
+    ``last_n_iter`` and ``last_converged``, the mean over pixels ``last_mean_iter``; a
+    ``RuntimeWarning`` names ``max_iter`` when ``tol`` is not reached. Speed against
+    cross-entropy: ``benchmarks/bench_soft.py``.
     Reference: Liu et al. 2020, "Importance-aware semantic segmentation in self-driving
     with discrete Wasserstein training", Sec. "Wasserstein training with conservative target"
     and Table 3; Frogner et al. 2015, eq. (6) and Algorithm 1.
@@ -174,6 +278,7 @@ class SoftWassersteinLoss(nn.Module):
         self.reduction = _check_reduction(reduction)
         self.ignore_index = _check_ignore_index(ignore_index)
         self.sinkhorn = SinkhornLoss(M, reg, max_iter=max_iter, tol=tol, reduction="none")
+        self.last_mean_iter: float | None = None
 
     @property
     def M(self) -> torch.Tensor:
@@ -221,6 +326,11 @@ class SoftWassersteinLoss(nn.Module):
                 f"class, e.g. wlearn.ground.line({C})"
             )
         keep = _keep_mask(logits, mask, labels, self.ignore_index)
+        if self._fast_path_applies(logits, target):
+            loss = self._fast_loss(logits, target, keep)
+            if loss is not None:
+                return loss
+        self.last_mean_iter = None  # the log-domain path reports the slowest pixel only
         s = _rows(torch.softmax(logits, dim=1), keep)  # (P, C)
         q = _rows(target.to(s.dtype), keep)  # (P, C)
         if s.shape[0] == 0:
@@ -228,6 +338,70 @@ class SoftWassersteinLoss(nn.Module):
         else:
             per = self.sinkhorn(s, q)  # (P,)
         return _finish(per, keep, logits, self.reduction)
+
+    def _fast_path_applies(self, logits: torch.Tensor, target: torch.Tensor) -> bool:
+        """Whether :meth:`_fast_loss` may be tried (targets get no gradient there)."""
+        return not target.requires_grad
+
+    def _record(self, res) -> None:
+        s = self.sinkhorn
+        if res is None:  # the closed form
+            s.last_n_iter, s.last_converged, self.last_mean_iter = 0, True, 0.0
+            return
+        s.last_n_iter, s.last_converged, self.last_mean_iter = (
+            res.n_iter,
+            res.converged,
+            res.mean_iter,
+        )
+        if not res.converged:
+            warnings.warn(
+                f"SoftWassersteinLoss: Sinkhorn stopped at max_iter={s.max_iter} with error "
+                f"{res.err:.3g} > tol={s.tol:g} at some positions; increase max_iter or reg",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _fast_loss(self, logits, target, keep):
+        """The reduced loss: Liu et al.'s closed form when every kept target is one-hot, else
+        :func:`pixel_sinkhorn`; ``None`` where the scaling domain could underflow or
+        overflowed (the caller then takes the log-domain path)."""
+        dt = torch.float32 if logits.dtype in _LOW_PRECISION else logits.dtype
+        ids = None if keep is None else keep.reshape(-1).nonzero()[:, 0]  # (P,)
+        N, C, reg = logits.shape[0], logits.shape[1], self.sinkhorn.reg
+        with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
+            y = _class_major(target.detach().to(dt), ids)  # (C, P)
+            y_mass, k = _check_target_columns(y)  # (P,), the classes of one-hot targets
+            one_hot = k is not None
+            if one_hot and ids is not None:  # the padding class C marks the positions left out
+                k = torch.full((keep.numel(),), C, device=k.device).index_copy_(0, ids, k)
+        if one_hot:
+            # the only plan sends s to the target class: the value is OneHotWassersteinLoss's,
+            # the gradient adds reg times that of sum_i s_i log s_i (Frogner et al. eq. 6)
+            self._record(None)
+            t_pad = k.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
+            loss = _one_hot_kernel(logits, t_pad, self.M, self.reduction, y.shape[1], reg)
+            return loss.to(logits.dtype)
+        with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
+            z = logits.detach().to(dt)
+            z = z.reshape(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view
+            h = torch.softmax(z, dim=0).reshape(C, -1)  # (C, N P_n), contiguous
+            h = h if ids is None else h.index_select(1, ids)  # (C, P)
+            del z
+            M = self.M.to(device=h.device, dtype=dt)
+            if float(M.max()) > SCALING_LIMIT.get(dt, 0.0) * reg:
+                return None
+            cfg = self.sinkhorn
+            res = pixel_sinkhorn(h, y, M, reg, tol=cfg.tol, max_iter=cfg.max_iter, y_mass=y_mass)
+            del y
+            if not bool(torch.isfinite(res.value.sum())):
+                return None
+            self._record(res)
+            value = res.value  # (P,)
+            if ids is not None:
+                value = value.new_zeros(keep.numel()).index_copy_(0, ids, value)  # (N d1...,)
+        per = value.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
+        per = _PixelSinkhornFn.apply(logits, per.to(logits.dtype), h, res.u, ids, reg)
+        return _finish_map(per, keep, self.reduction)
 
     def extra_repr(self) -> str:
         s = self.sinkhorn
