@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
@@ -135,6 +136,9 @@ nb_ipywidgets_js = {}
 # the page shows the HTML (its anchor is the link target of the "What reproduces" page); the
 # record is read from the executed notebooks, so myst-nb's "unknown mime type" note is noise.
 suppress_warnings = ["mystnb.unknown_mime_type"]
+# numpydoc warns once per class about the house's "Shapes" section, which tools/sphinx_wlearn.py
+# moves after numpydoc's output (see its docstring): nothing for the reader of the log to do
+warnings.filterwarnings("ignore", message="Unknown section Shapes", category=UserWarning)
 nb_mime_priority_overrides = [
     ("html", "application/vnd.jupyter.widget-view+json", None),
     ("html", "application/vnd.jupyter.widget-state+json", None),

@@ -5,8 +5,8 @@ matrix from the CNN's own features during training, with no prior on how the cla
 Only the abstract of the paper is in this course's library; **the rule implemented here is
 taken, second-hand, from public code**, each source cited where it is used:
 
-``liu-xiaofeng/OTM`` (GitHub; ``emd_loss.py``, ``OTM-EMD.py``, ``OTM-XE-EMD1.py``,
-``OTM-XE-EMD2.py``, ``eval.py``)
+``liu-xiaofeng/OTM`` (GitHub)
+    Files ``emd_loss.py``, ``OTM-EMD.py``, ``OTM-XE-EMD1.py``, ``OTM-XE-EMD2.py``, ``eval.py``:
     Theano/Lasagne code for the Adience age folds, uploaded in 2023 under another project's name
     (OTM; its README mentions a hierarchy tree), whose loss functions and variant names
     (XE-EMD1, XE-EMD2) appear to come from the authors' release (the project page,
