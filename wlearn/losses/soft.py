@@ -382,11 +382,9 @@ class SoftWassersteinLoss(nn.Module):
             loss = _one_hot_kernel(logits, t_pad, self.M, self.reduction, y.shape[1], reg)
             return loss.to(logits.dtype)
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
-            z = logits.detach().to(dt)
-            z = z.reshape(N, C, -1).transpose(0, 1)  # (C, N, P_n), a view
-            h = torch.softmax(z, dim=0).reshape(C, -1)  # (C, N P_n), contiguous
-            h = h if ids is None else h.index_select(1, ids)  # (C, P)
-            del z
+            # softmax in the logits' own layout (over a strided class axis it costs twice as
+            # much), then one class-major copy
+            h = _class_major(torch.softmax(logits.detach().to(dt), dim=1), ids).contiguous()
             M = self.M.to(device=h.device, dtype=dt)
             if float(M.max()) > SCALING_LIMIT.get(dt, 0.0) * reg:
                 return None
