@@ -33,8 +33,9 @@ help:
 
 # Install once; re-running a target on a set-up machine does not reinstall.
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
-# elsewhere install the CPU wheel first (README) or pip takes the CUDA build.
-$(STAMP): pyproject.toml
+# elsewhere install the CPU wheel first (README) or pip takes the CUDA build. The install also
+# compiles wlearn's C kernel (wlearn/losses/_pixel_lanes.c): a change to it reinstalls.
+$(STAMP): pyproject.toml wlearn/losses/_pixel_lanes.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0

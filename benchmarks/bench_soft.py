@@ -13,8 +13,11 @@ median time.
 Targets (issue 17, at the default shape, 2 CPU threads): ``SoftWassersteinLoss`` at most 10x
 cross-entropy's time on conservative targets and at most 3x on one-hot targets, median over
 the rounds; one ``PASS``/``FAIL`` line each, and the exit status is 1 if one fails.
-``--reference`` also times the log-domain path the loss takes when the scaling domain could
-underflow (``max(M)/reg > 35`` in float32), the implementation before issue 17.
+``--reference`` also times, on conservative targets, the PyTorch path of the per-pixel solver
+(what the loss runs on the GPU, and on the CPU where the compiled kernel
+``wlearn/losses/_pixel_lanes.c`` was not built) and the log-domain path the loss takes when the
+scaling domain could underflow (``max(M)/reg > 35`` in float32), the implementation before
+issue 17.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over one forward + backward; on CPU
 with ``--memory``, each loss in a fresh process (``VmHWM`` growth, see ``_common.peak_bytes``).
@@ -48,14 +51,20 @@ from _common import (  # noqa: E402
 
 import wlearn  # noqa: E402
 from wlearn.ground import power, severity_matrix  # noqa: E402
-from wlearn.losses import OneHotWassersteinLoss, SoftCrossEntropyLoss, SoftWassersteinLoss  # noqa: E402
+from wlearn.losses import (  # noqa: E402
+    OneHotWassersteinLoss,
+    SoftCrossEntropyLoss,
+    SoftWassersteinLoss,
+    _pixel_sinkhorn,
+)
 from wlearn.segment import conservative_targets  # noqa: E402
 
 CE = "cross_entropy (one-hot)"
-SOFT, ONEHOT, REF = (
+SOFT, ONEHOT, REF, TORCH = (
     "SoftWassersteinLoss (conservative)",
     "SoftWassersteinLoss (one-hot)",
     "SoftWasserstein log-domain (cons.)",
+    "SoftWasserstein PyTorch path (cons.)",
 )
 TARGETS = {SOFT: 10.0, ONEHOT: 3.0}
 
@@ -83,6 +92,8 @@ def build(args, device: torch.device):
     }
     if args.reference:
         calls[REF] = lambda: w_ref(logits, soft)
+        if _pixel_sinkhorn.HAVE_COMPILED and device.type == "cpu":
+            calls[TORCH] = lambda: torch_path(w, logits, soft)
 
     def step(f):
         def run():
@@ -92,6 +103,15 @@ def build(args, device: torch.device):
         return run
 
     return {name: step(f) for name, f in calls.items()}, w, N * H * W
+
+
+def torch_path(w, logits, soft):
+    """``w(logits, soft)`` with the per-pixel solver on its PyTorch path."""
+    _pixel_sinkhorn.HAVE_COMPILED = False
+    try:
+        return w(logits, soft)
+    finally:
+        _pixel_sinkhorn.HAVE_COMPILED = True
 
 
 def iterations(w, run) -> str:
@@ -112,7 +132,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=9, help="timed rounds")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--reference", action="store_true", help="also time the log-domain path")
+    ap.add_argument(
+        "--reference", action="store_true", help="also time the PyTorch and log-domain paths"
+    )
     ap.add_argument("--memory", action="store_true", help="CPU: peak memory, fresh processes")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one CPU peak
@@ -129,6 +151,12 @@ def main(argv=None) -> int:
     print(
         f"device: {device_name(device)}; logits {tuple(args.shape)} = {P} pixels; "
         f"reg={args.reg}, tol={args.tol}; {args.repeat} interleaved rounds"
+    )
+    compiled = _pixel_sinkhorn.HAVE_COMPILED and device.type == "cpu"
+    print(
+        "per-pixel solver: "
+        + ("compiled kernel (_pixel_lanes.c)" if compiled else "PyTorch path")
+        + ("" if compiled or device.type != "cpu" else " (the compiled kernel was not built)")
     )
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     with warnings.catch_warnings():

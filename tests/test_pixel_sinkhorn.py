@@ -1,7 +1,11 @@
 """The per-pixel scaling-domain Sinkhorn behind SoftWassersteinLoss (wlearn.losses._pixel_sinkhorn):
 values against ot.sinkhorn2 pixel by pixel on a sample, the marginals of the returned plans
 within tol, the one-hot closed form, blocks and the active set, the log-domain fallback, and
-gradients against the log-domain reference path."""
+gradients against the log-domain reference path; each for the compiled CPU kernel
+(_pixel_lanes.c) and the PyTorch path, and the two against each other."""
+
+import shutil
+import sysconfig
 
 import numpy as np
 import ot
@@ -15,6 +19,40 @@ from wlearn.losses import SoftWassersteinLoss
 from wlearn.segment import conservative_targets
 
 REG = 0.1
+
+
+def _compiler():
+    """The C compiler the install would have used, if there is one here."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) or shutil.which("cc") or shutil.which("gcc")
+
+
+@pytest.fixture(params=["compiled", "torch"])
+def kernel(request):
+    """Both implementations of pixel_sinkhorn; the compiled one is skipped only where no C
+    compiler exists (where one does, the install builds it: test_kernel_is_built_here)."""
+    if request.param == "compiled" and not ps.HAVE_COMPILED and _compiler() is None:
+        pytest.skip("no C compiler here: the compiled kernel was not built")
+    return request.param
+
+
+@pytest.fixture(params=["compiled", "torch"])
+def loss_path(request, monkeypatch):
+    """SoftWassersteinLoss through the compiled kernel, or forced onto the PyTorch path."""
+    if request.param == "torch":
+        monkeypatch.setattr(ps, "HAVE_COMPILED", False)
+    elif not ps.HAVE_COMPILED and _compiler() is None:
+        pytest.skip("no C compiler here: the compiled kernel was not built")
+    return request.param
+
+
+def test_kernel_is_built_here():
+    if _compiler() is None:
+        pytest.skip("no C compiler here")
+    assert ps.HAVE_COMPILED, (
+        "a C compiler is installed but wlearn.losses._pixel_lanes was not built: reinstall "
+        "(pip install -e .) and read the compiler's error"
+    )
 
 
 def lesson_batch(N=2, H=12, W=16, seed=0, dtype=torch.float32, confident=1.0):
@@ -61,12 +99,12 @@ def marginal_errors(res, h, q, M, reg=REG):
     "dtype, tol, atol", [(torch.float32, 1e-3, 2e-3), (torch.float64, 1e-10, 1e-8)]
 )
 @pytest.mark.parametrize("confident", [1.0, 3.0])
-def test_values_match_pot_per_pixel_and_marginals_meet_tol(dtype, tol, atol, confident):
+def test_values_match_pot_per_pixel_and_marginals_meet_tol(kernel, dtype, tol, atol, confident):
     z, _, q = lesson_batch(dtype=dtype, confident=confident)
     M = ground(dtype)
     h = columns(torch.softmax(z, 1))
     y = columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=tol, max_iter=1000, return_v=True)
+    res = ps.pixel_sinkhorn(h, y, M, REG, tol=tol, max_iter=1000, return_v=True, kernel=kernel)
     assert res.converged and res.n_iter > 0 and res.mean_iter <= res.n_iter
     rows, cols = marginal_errors(res, h, y, M)
     floor = max(tol, 20 * torch.finfo(dtype).eps)
@@ -77,7 +115,7 @@ def test_values_match_pot_per_pixel_and_marginals_meet_tol(dtype, tol, atol, con
     assert np.abs(got - ref).max() <= atol
 
 
-def test_zero_mass_bins_ties_and_near_one_hot_columns():
+def test_zero_mass_bins_ties_and_near_one_hot_columns(kernel):
     z, labels, q = lesson_batch(N=1, H=8, W=8, seed=3, dtype=torch.float64)
     q = q.clone()
     q[0, :, 4:] = F.one_hot(labels[0, 4:], 19).movedim(-1, 0).double()  # most columns one-hot
@@ -91,7 +129,7 @@ def test_zero_mass_bins_ties_and_near_one_hot_columns():
     q[0, 0, 3, :] += 1e-4  # off by 1e-4 > tol / 2: the closed form would miss tol
     M = ground(torch.float64)
     h, y = columns(torch.softmax(z, 1)), columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-4, max_iter=5000, return_v=True)
+    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-4, max_iter=5000, return_v=True, kernel=kernel)
     assert res.converged
     rows, cols = marginal_errors(res, h, y, M)
     assert float(rows.max()) <= 1.01e-4 and float(cols.max()) <= 1.01e-4
@@ -101,7 +139,7 @@ def test_zero_mass_bins_ties_and_near_one_hot_columns():
 
 @pytest.mark.parametrize("block", [7, 64, 1 << 15])
 @pytest.mark.parametrize("one_hot_share", [0.0, 0.8])
-def test_blocks_and_active_set_agree_with_pot(monkeypatch, block, one_hot_share):
+def test_blocks_and_active_set_agree_with_pot(monkeypatch, kernel, block, one_hot_share):
     # small blocks: many blocks, columns left over for phase B; mostly one-hot blocks take
     # the branch that sends the others to phase B at once
     monkeypatch.setattr(ps, "BLOCK_CPU", block)
@@ -111,17 +149,17 @@ def test_blocks_and_active_set_agree_with_pot(monkeypatch, block, one_hot_share)
     q = torch.where(pick[:, None], oh, q)
     M = ground(torch.float64)
     h, y = columns(torch.softmax(z, 1)), columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-9, max_iter=5000, return_v=True)
+    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-9, max_iter=5000, return_v=True, kernel=kernel)
     assert res.converged
     rows, cols = marginal_errors(res, h, y, M)
     assert float(rows.max()) <= 1.01e-9 and float(cols.max()) <= 1e-9
     assert np.abs(res.value.numpy() - sinkhorn2(h, y, M)).max() < 1e-8
 
 
-def test_max_iter_returns_the_last_iterates_and_reports_it():
+def test_max_iter_returns_the_last_iterates_and_reports_it(kernel):
     z, _, q = lesson_batch(N=1, H=4, W=4, seed=7, dtype=torch.float64, confident=3.0)
     h, y = columns(torch.softmax(z, 1)), columns(q)
-    res = ps.pixel_sinkhorn(h, y, ground(torch.float64), 0.01, tol=1e-12, max_iter=3)
+    res = ps.pixel_sinkhorn(h, y, ground(torch.float64), 0.01, tol=1e-12, max_iter=3, kernel=kernel)
     assert not res.converged and res.n_iter == 3 and res.err > 1e-12
     assert torch.isfinite(res.value).all() and torch.isfinite(res.u).all()
 
@@ -133,7 +171,7 @@ def reference(loss):
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_gradient_equals_the_log_domain_reference_path(masked):
+def test_gradient_equals_the_log_domain_reference_path(loss_path, masked):
     z, labels, q = lesson_batch(N=2, H=5, W=6, seed=8, dtype=torch.float64)
     mask = torch.rand(labels.shape, generator=torch.Generator().manual_seed(9)) < 0.6
     kw = {"mask": mask} if masked else {}
@@ -226,3 +264,62 @@ def test_one_hot_targets_with_a_mask_match_the_log_domain_path(reduction):
     assert torch.allclose(out[0], out[1], rtol=1e-10, atol=1e-12)
     assert torch.allclose(grads[0], grads[1], atol=1e-9)
     assert (grads[0].movedim(1, -1)[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-3), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("n_cols", [1, 15, 16, 17, 300])
+def test_compiled_kernel_agrees_with_the_torch_path(dtype, tol, n_cols):
+    # partial blocks of 16 lanes, contiguous and transposed layouts of h and y
+    if not ps.HAVE_COMPILED:
+        pytest.skip("the compiled kernel was not built (test_kernel_is_built_here says why)")
+    z, _, q = lesson_batch(N=1, H=15, W=20, seed=16, dtype=dtype, confident=3.0)
+    h, y = columns(torch.softmax(z, 1))[:, :n_cols], columns(q)[:, :n_cols]
+    M = ground(dtype)
+    out = {}
+    for name, (hh, yy) in {
+        "strided": (h, y),
+        "contiguous": (h.contiguous(), y.contiguous()),
+    }.items():
+        for kernel in ("compiled", "torch"):
+            out[name, kernel] = ps.pixel_sinkhorn(
+                hh, yy, M, REG, tol=tol, max_iter=5000, return_v=True, kernel=kernel
+            )
+    ref = out["strided", "torch"]
+    for (_layout, kernel), res in out.items():
+        assert res.converged and res.err <= tol * 1.01
+        rows, cols = marginal_errors(res, h, y, M)
+        assert float(rows.max()) <= tol * 1.01 and float(cols.max()) <= tol * 1.01
+        # both stop each column within tol, perhaps some iterations apart: values within tol
+        assert (res.value - ref.value).abs().max() <= 2 * tol
+        if kernel == "compiled":  # each column stops at its first iterate within tol; the
+            # PyTorch path checks a column there too but stores it with its block's quarter
+            assert res.mean_iter <= ref.mean_iter + 0.05 and res.n_iter <= ref.n_iter + 1
+    assert torch.equal(out["strided", "compiled"].u, out["contiguous", "compiled"].u)
+
+
+def test_compiled_kernel_is_the_same_on_any_number_of_threads():
+    if not ps.HAVE_COMPILED:
+        pytest.skip("the compiled kernel was not built (test_kernel_is_built_here says why)")
+    z, _, q = lesson_batch(N=2, H=40, W=64, seed=17)  # 5,120 columns: 20 blocks of 256
+    h, y = columns(torch.softmax(z, 1)), columns(q)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            runs.append(ps.pixel_sinkhorn(h, y, ground(), REG, tol=1e-3, max_iter=1000))
+    finally:
+        torch.set_num_threads(before)
+    for res in runs[1:]:
+        assert torch.equal(res.u, runs[0].u) and torch.equal(res.value, runs[0].value)
+        assert res.mean_iter == runs[0].mean_iter and res.n_iter == runs[0].n_iter
+
+
+def test_kernel_argument_is_checked():
+    z, _, q = lesson_batch(N=1, H=2, W=2)
+    h, y = columns(torch.softmax(z, 1)), columns(q)
+    with pytest.raises(ValueError, match="kernel: expected 'auto', 'compiled' or 'torch'"):
+        ps.pixel_sinkhorn(h, y, ground(), REG, tol=1e-3, max_iter=10, kernel="fast")
+    with pytest.raises(ValueError, match="kernel: 'compiled' requested"):
+        ps.pixel_sinkhorn(h.half(), y.half(), ground().half(), REG, tol=1e-3, max_iter=10,
+                          kernel="compiled")  # fmt: skip
