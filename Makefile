@@ -35,7 +35,7 @@ help:
 # torch comes first and alone, pinned: on the course machines pip finds a local CPU wheel;
 # elsewhere install the CPU wheel first (README) or pip takes the CUDA build. The install also
 # compiles wlearn's C kernel (wlearn/losses/_pixel_lanes.c): a change to it reinstalls.
-$(STAMP): pyproject.toml wlearn/losses/_pixel_lanes.c
+$(STAMP): pyproject.toml setup.py wlearn/losses/_pixel_lanes.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
