@@ -95,6 +95,14 @@ def marginal_errors(res, h, q, M, reg=REG):
     return (rows - h.double()).abs().sum(0) / mass, (cols - qn).abs().sum(0) / mass
 
 
+def solve(h, y, M, *, tol, max_iter, kernel):
+    """pixel_sinkhorn with ``v``, asserted converged; the result and the L1 errors of its plans'
+    rows and columns (:func:`marginal_errors`)."""
+    res = ps.pixel_sinkhorn(h, y, M, REG, tol=tol, max_iter=max_iter, return_v=True, kernel=kernel)
+    assert res.converged
+    return (res, *marginal_errors(res, h, y, M))
+
+
 @pytest.mark.parametrize(
     "dtype, tol, atol", [(torch.float32, 1e-3, 2e-3), (torch.float64, 1e-10, 1e-8)]
 )
@@ -104,9 +112,8 @@ def test_values_match_pot_per_pixel_and_marginals_meet_tol(kernel, dtype, tol, a
     M = ground(dtype)
     h = columns(torch.softmax(z, 1))
     y = columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=tol, max_iter=1000, return_v=True, kernel=kernel)
-    assert res.converged and res.n_iter > 0 and res.mean_iter <= res.n_iter
-    rows, cols = marginal_errors(res, h, y, M)
+    res, rows, cols = solve(h, y, M, tol=tol, max_iter=1000, kernel=kernel)
+    assert res.n_iter > 0 and res.mean_iter <= res.n_iter
     floor = max(tol, 20 * torch.finfo(dtype).eps)
     assert float(rows.max()) <= floor * 1.01 and float(cols.max()) <= floor + 1e-5
     sample = torch.randperm(h.shape[1], generator=torch.Generator().manual_seed(1))[:60]
@@ -129,9 +136,7 @@ def test_zero_mass_bins_ties_and_near_one_hot_columns(kernel):
     q[0, 0, 3, :] += 1e-4  # off by 1e-4 > tol / 2: the closed form would miss tol
     M = ground(torch.float64)
     h, y = columns(torch.softmax(z, 1)), columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-4, max_iter=5000, return_v=True, kernel=kernel)
-    assert res.converged
-    rows, cols = marginal_errors(res, h, y, M)
+    res, rows, cols = solve(h, y, M, tol=1e-4, max_iter=5000, kernel=kernel)
     assert float(rows.max()) <= 1.01e-4 and float(cols.max()) <= 1.01e-4
     assert (res.v[:5, :8] == 0).all()  # zero-mass bins: v = 0 exactly
     assert np.abs(res.value.numpy() - sinkhorn2(h, y, M)).max() < 1e-4
@@ -149,9 +154,7 @@ def test_blocks_and_active_set_agree_with_pot(monkeypatch, kernel, block, one_ho
     q = torch.where(pick[:, None], oh, q)
     M = ground(torch.float64)
     h, y = columns(torch.softmax(z, 1)), columns(q)
-    res = ps.pixel_sinkhorn(h, y, M, REG, tol=1e-9, max_iter=5000, return_v=True, kernel=kernel)
-    assert res.converged
-    rows, cols = marginal_errors(res, h, y, M)
+    res, rows, cols = solve(h, y, M, tol=1e-9, max_iter=5000, kernel=kernel)
     assert float(rows.max()) <= 1.01e-9 and float(cols.max()) <= 1e-9
     assert np.abs(res.value.numpy() - sinkhorn2(h, y, M)).max() < 1e-8
 
@@ -281,20 +284,17 @@ def test_compiled_kernel_agrees_with_the_torch_path(dtype, tol, n_cols):
         "contiguous": (h.contiguous(), y.contiguous()),
     }.items():
         for kernel in ("compiled", "torch"):
-            out[name, kernel] = ps.pixel_sinkhorn(
-                hh, yy, M, REG, tol=tol, max_iter=5000, return_v=True, kernel=kernel
-            )
-    ref = out["strided", "torch"]
-    for (_layout, kernel), res in out.items():
-        assert res.converged and res.err <= tol * 1.01
-        rows, cols = marginal_errors(res, h, y, M)
+            out[name, kernel] = solve(hh, yy, M, tol=tol, max_iter=5000, kernel=kernel)
+    ref = out["strided", "torch"][0]
+    for (_layout, kernel), (res, rows, cols) in out.items():
+        assert res.err <= tol * 1.01
         assert float(rows.max()) <= tol * 1.01 and float(cols.max()) <= tol * 1.01
         # both stop each column within tol, perhaps some iterations apart: values within tol
         assert (res.value - ref.value).abs().max() <= 2 * tol
         if kernel == "compiled":  # each column stops at its first iterate within tol; the
             # PyTorch path checks a column there too but stores it with its block's quarter
             assert res.mean_iter <= ref.mean_iter + 0.05 and res.n_iter <= ref.n_iter + 1
-    assert torch.equal(out["strided", "compiled"].u, out["contiguous", "compiled"].u)
+    assert torch.equal(out["strided", "compiled"][0].u, out["contiguous", "compiled"][0].u)
 
 
 def test_compiled_kernel_is_the_same_on_any_number_of_threads():
