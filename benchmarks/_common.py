@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -76,6 +77,10 @@ def peak_bytes(run, device: torch.device) -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024  # KiB -> B
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""The scripts' ``--clock`` choices: wall time, or the CPU seconds of the process."""
+
+
 def interleaved(fns: dict, device: torch.device, repeat: int, warmup: int = 1, clock=None):
     """Wall time (s) of each of ``fns`` (name -> callable), called in turn ``repeat`` times.
 
@@ -103,9 +108,7 @@ def interleaved(fns: dict, device: torch.device, repeat: int, warmup: int = 1, c
 def ratio_stats(times: list, base: list) -> dict:
     """Per-round ratios ``times[r] / base[r]``: their median, min, max and all of them."""
     r = sorted(t / b for t, b in zip(times, base, strict=True))
-    n = len(r)
-    med = r[n // 2] if n % 2 else 0.5 * (r[n // 2 - 1] + r[n // 2])
-    return {"median": med, "min": r[0], "max": r[-1], "all": r}
+    return {"median": statistics.median(r), "min": r[0], "max": r[-1], "all": r}
 
 
 def verdict(what: str, value: float, target: float, stat: str = "median") -> bool:
@@ -115,11 +118,10 @@ def verdict(what: str, value: float, target: float, stat: str = "median") -> boo
     return ok
 
 
-def peak_in_fresh_process(script: str, args: list) -> float:
-    """Run ``python script *args`` (which prints ``{"peak": bytes}`` last) and return the peak.
-
-    Peak memory on CPU is only honest in a fresh process (see :func:`peak_bytes`).
-    """
+def fresh_process(script: str, args: list) -> dict:
+    """Run ``python script *args`` in a fresh process and return the JSON object it prints on
+    its last line (peak memory on CPU is only honest in a fresh process: see
+    :func:`peak_bytes`; timings in fresh processes see fresh memory, as a training job does)."""
     import json
     import subprocess
     import sys
@@ -127,7 +129,7 @@ def peak_in_fresh_process(script: str, args: list) -> float:
     out = subprocess.run(
         [sys.executable, script, *args], check=True, capture_output=True, text=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def load_note(threads: int) -> str:

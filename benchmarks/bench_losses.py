@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -44,7 +42,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    CLOCKS,
     device_name,
+    fresh_process,
     interleaved,
     load_note,
     peak_bytes,
@@ -98,7 +98,7 @@ def _peak_case(name: str, device: torch.device) -> float:
 
 
 def _peak(name: str, device: torch.device) -> float:
-    return _child(["--case", name, "--device", str(device)])["peak"]
+    return fresh_process(__file__, ["--case", name, "--device", str(device)])["peak"]
 
 
 def _onehot_round_times(device: torch.device, repeat: int, clock) -> dict:
@@ -127,7 +127,7 @@ def bench_onehot(device: torch.device, args) -> bool:
             "--repeat",
             str(args.repeat),
         ]
-        t = _child(["--times", "onehot", "--device", str(device), *extra])
+        t = fresh_process(__file__, ["--times", "onehot", "--device", str(device), *extra])
         st = ratio_stats(t["onehot_wasserstein"], t["cross_entropy"])
         per_process.append(st)
         ce, ow = (sorted(t[n])[len(t[n]) // 2] for n in ("cross_entropy", "onehot_wasserstein"))
@@ -147,13 +147,6 @@ def bench_onehot(device: torch.device, args) -> bool:
     ok = verdict("OneHotWassersteinLoss / cross-entropy time", med, 1.1)
     ok &= verdict("OneHotWassersteinLoss / cross-entropy peak memory", m_ow / m_ce, 1.0, "ratio")
     return ok
-
-
-def _child(extra: list) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, *extra], check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # --- sinkhorn: SinkhornLoss against POT looped and against unrolled autograd -----------------
@@ -269,7 +262,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=7, help="timed rounds (per process)")
     p.add_argument("--processes", type=int, default=3, help="fresh processes (onehot)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     p.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one peak
     p.add_argument("--times", default=None, help=argparse.SUPPRESS)  # internal: one process
     args = p.parse_args(argv)
@@ -279,8 +272,7 @@ def main(argv=None) -> int:
         print(json.dumps({"peak": _peak_case(args.case, device)}))
         return 0
     if args.times is not None:
-        clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        print(json.dumps(_onehot_round_times(device, args.repeat, clock)))
+        print(json.dumps(_onehot_round_times(device, args.repeat, CLOCKS[args.clock])))
         return 0
     if device.type == "cpu":
         print(load_note(args.threads))

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -40,11 +39,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    CLOCKS,
     device_name,
+    fresh_process,
     interleaved,
     load_note,
     peak_bytes,
-    peak_in_fresh_process,
     ratio_stats,
     verdict,
 )
@@ -107,11 +107,11 @@ def build(args, device: torch.device):
 
 def torch_path(w, logits, soft):
     """``w(logits, soft)`` with the per-pixel solver on its PyTorch path."""
-    _pixel_sinkhorn.HAVE_COMPILED = False
+    compiled, _pixel_sinkhorn.HAVE_COMPILED = _pixel_sinkhorn.HAVE_COMPILED, False
     try:
         return w(logits, soft)
     finally:
-        _pixel_sinkhorn.HAVE_COMPILED = True
+        _pixel_sinkhorn.HAVE_COMPILED = compiled
 
 
 def iterations(w, run) -> str:
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         "--reference", action="store_true", help="also time the PyTorch and log-domain paths"
     )
     ap.add_argument("--memory", action="store_true", help="CPU: peak memory, fresh processes")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one CPU peak
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -158,17 +158,16 @@ def main(argv=None) -> int:
         + ("compiled kernel (_pixel_lanes.c)" if compiled else "PyTorch path")
         + ("" if compiled or device.type != "cpu" else " (the compiled kernel was not built)")
     )
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        times = interleaved(steps, device, args.repeat, clock=clock)
+        times = interleaved(steps, device, args.repeat, clock=CLOCKS[args.clock])
         its = {n: iterations(w, steps[n]) for n in (ONEHOT, SOFT)}
     peaks = {}
     if device.type == "cuda":
         peaks = {n: peak_bytes(f, device) for n, f in steps.items()}
     elif args.memory:
         argv_case = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--memory"]
-        peaks = {n: peak_in_fresh_process(__file__, [*argv_case, "--case", n]) for n in steps}
+        peaks = {n: fresh_process(__file__, [*argv_case, "--case", n])["peak"] for n in steps}
     print(
         f"{'loss, forward + backward':36s} {'pixels/s':>9s}   {'time / cross-entropy':>20s}"
         f"{'   peak MiB' if peaks else ''}"
