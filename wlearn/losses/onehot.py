@@ -186,6 +186,8 @@ class _OneHotWasserstein(torch.autograd.Function):
             D_g, L_g, go = D_pad * g, loss * g, None  # (C, C+1), (N, P)
         s = None
         C_pad = D_pad.shape[1] - 1  # the padding class of ignored positions
+        # the entropy term's weight, dl/dL folded in as in D_g (one read of it, not per chunk)
+        weight = ctx.entropy * (1.0 if go is not None else float(g)) if ctx.entropy else 0.0
         for zv, gv, where in _views(z, grad):  # grad = s * (w - <s, w>) * dl/dL
             if s is None or s.shape != zv.shape:
                 s = torch.empty(zv.shape, dtype=z.dtype, device=z.device)  # (C, m)
@@ -193,7 +195,6 @@ class _OneHotWasserstein(torch.autograd.Function):
             t = _positions(t_pad, where)  # (m,)
             w = D_g.index_select(1, t)  # (C, m): D[:, t], w = D[:, t] (+ entropy z)
             if ctx.entropy:  # <s, w> = L + entropy <s, z>; nothing at ignored positions
-                weight = ctx.entropy * (1.0 if go is not None else float(g))
                 if ctx.count < t_pad.numel():
                     w.addcmul_(zv, (t != C_pad).to(z.dtype), value=weight)
                 else:

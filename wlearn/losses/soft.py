@@ -213,10 +213,11 @@ class SoftWassersteinLoss(nn.Module):
     computed per pixel, each pixel stopping when its marginals are within ``tol``, by
     :func:`wlearn.losses._pixel_sinkhorn.pixel_sinkhorn`: Sinkhorn-Knopp in the scaling
     domain on class-major columns, warm-started from the one-hot closed form, each pixel
-    stopping on its own (on the CPU in a compiled kernel, sixteen pixels per SIMD vector, when
-    the install could build it; else, and on the GPU, in PyTorch with an active set) (while ``exp(-M/reg)`` cannot underflow: ``max(M)/reg <= 35`` in float32; beyond it,
-    or when ``target`` requires a gradient, the log-domain :class:`wlearn.losses.SinkhornLoss`
-    on the rows). Targets that are exactly one-hot at every kept position skip the solver
+    stopping on its own: on the CPU in a compiled kernel, sixteen pixels per SIMD vector, where
+    the install could build it; else, and on the GPU, in PyTorch with an active set. That holds
+    while ``exp(-M/reg)`` cannot underflow (``max(M)/reg <= 35`` in float32); beyond it, or when
+    ``target`` requires a gradient, the loss runs the log-domain
+    :class:`wlearn.losses.SinkhornLoss` on the rows. Targets that are exactly one-hot at every kept position skip the solver
     (below). Its backward is Algorithm 1's centred dual
     potential :math:`\alpha_p - \bar\alpha_p` (the gradient of the regularized objective (6)
     along the simplex), chained through the softmax:
@@ -383,13 +384,13 @@ class SoftWassersteinLoss(nn.Module):
             t_pad = k.view((N,) + tuple(logits.shape[2:]))  # (N, d1, ..., dk)
             loss = _one_hot_kernel(logits, t_pad, self.M, self.reduction, y.shape[1], reg)
             return loss.to(logits.dtype)
+        M = self.M.to(device=logits.device, dtype=dt)
+        if float(M.max()) > SCALING_LIMIT.get(dt, 0.0) * reg:
+            return None
         with torch.no_grad(), torch.autocast(logits.device.type, enabled=False):
             # softmax in the logits' own layout (over a strided class axis it costs twice as
             # much), then one class-major copy
             h = _class_major(torch.softmax(logits.detach().to(dt), dim=1), ids).contiguous()
-            M = self.M.to(device=h.device, dtype=dt)
-            if float(M.max()) > SCALING_LIMIT.get(dt, 0.0) * reg:
-                return None
             cfg = self.sinkhorn
             res = pixel_sinkhorn(h, y, M, reg, tol=cfg.tol, max_iter=cfg.max_iter, y_mass=y_mass)
             del y
